@@ -1,0 +1,42 @@
+"""Checks on user-supplied values shared by the API and the CLI. Pure; raise ValueError."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+ROLES = ("parent", "facilitator")
+_EMAIL = re.compile(
+    r"^[^@\s<>(),;:\"\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*$"
+)
+
+
+def text(value: str, *, field: str, max_len: int, min_len: int = 1) -> str:
+    """Trimmed single-line text of ``min_len``..``max_len`` characters, no control chars."""
+    cleaned = value.strip()
+    if not min_len <= len(cleaned) <= max_len:
+        raise ValueError(f"{field} must be {min_len} to {max_len} characters")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in cleaned):
+        raise ValueError(f"{field} must be plain text on one line")
+    return cleaned
+
+
+def display_name(value: str) -> str:
+    """A first name or pseudonym as shown in rooms: 1 to 40 characters."""
+    return text(value, field="display_name", max_len=40)
+
+
+def email(value: str) -> str:
+    """A plausible email address, lower-cased in its domain part."""
+    cleaned = value.strip()
+    if len(cleaned) > 254 or not _EMAIL.match(cleaned):
+        raise ValueError("email is not a valid address")
+    local, _, domain = cleaned.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def role(value: str) -> str:
+    """``parent`` or ``facilitator``."""
+    if value not in ROLES:
+        raise ValueError("role must be 'parent' or 'facilitator'")
+    return value

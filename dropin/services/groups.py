@@ -1,0 +1,218 @@
+"""Use cases for groups and their members."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dropin.domain import validate
+from dropin.domain.recurrence import RecurrenceError, zone
+from dropin.errors import Conflict, Invalid
+from dropin.services.common import group_row, new_id
+from dropin.services.views import GroupView, MemberView
+from dropin.store.db import Database
+from dropin.store.tables import groups, members
+
+
+def group_view(row: Row[Any]) -> GroupView:
+    return GroupView(
+        id=row.id,
+        name=row.name,
+        timezone=row.timezone,
+        discreet=row.discreet,
+        public=row.public,
+        description=row.description,
+        created_at=row.created_at,
+    )
+
+
+def member_view(row: Row[Any]) -> MemberView:
+    return MemberView(
+        id=row.id,
+        group_id=row.group_id,
+        display_name=row.display_name,
+        email=row.email,
+        role=row.role,
+        discreet=row.discreet,
+        created_at=row.created_at,
+    )
+
+
+async def create_group(
+    db: Database,
+    *,
+    name: str,
+    timezone: str,
+    now: datetime,
+    discreet: bool = False,
+    public: bool = False,
+    description: str = "",
+) -> GroupView:
+    """Create a group. ``timezone`` is an IANA name; sessions keep wall-clock time in it."""
+    view = GroupView(
+        id=new_id(),
+        name=_name(name),
+        timezone=_timezone(timezone),
+        discreet=discreet,
+        public=public,
+        description=_description(description),
+        created_at=now,
+    )
+    async with db.write() as conn:
+        await conn.execute(groups.insert().values(**asdict(view), updated_at=now))
+    return view
+
+
+def _name(value: str) -> str:
+    try:
+        return validate.text(value, field="name", max_len=200)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+
+
+def _description(value: str) -> str:
+    if len(value) > 2000:
+        raise Invalid("description must be at most 2000 characters")
+    return value.strip()
+
+
+def _timezone(value: str) -> str:
+    try:
+        zone(value)
+    except RecurrenceError as exc:
+        raise Invalid(str(exc), code="invalid_timezone") from None
+    return value
+
+
+async def get_group(db: Database, group_id: str) -> GroupView:
+    async with db.read() as conn:
+        return group_view(await group_row(conn, group_id))
+
+
+async def list_groups(db: Database) -> list[GroupView]:
+    async with db.read() as conn:
+        rows = (await conn.execute(select(groups).order_by(groups.c.created_at))).all()
+    return [group_view(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class NewMember:
+    """A member to add, as given by the organizer (checked by :func:`check_member`)."""
+
+    display_name: str
+    email: str
+    role: str = "parent"
+    discreet: bool | None = None
+
+
+def check_member(new: NewMember) -> NewMember:
+    """``new`` with its values cleaned, or :class:`Invalid`."""
+    try:
+        return NewMember(
+            display_name=validate.display_name(new.display_name),
+            email=validate.email(new.email),
+            role=validate.role(new.role),
+            discreet=new.discreet,
+        )
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+
+
+async def add_members(
+    db: Database, group_id: str, new: Sequence[NewMember], *, now: datetime
+) -> list[MemberView]:
+    """Add members to a group in one transaction: all or none.
+
+    An email already in the group is a :class:`Conflict` (emails identify a member within a
+    group; the same person may belong to several groups).
+    """
+    cleaned = [check_member(m) for m in new]
+    emails = [m.email.lower() for m in cleaned]
+    if len(set(emails)) != len(emails):
+        raise Invalid("the same email appears twice", code="duplicate_email")
+    views = [
+        MemberView(
+            id=new_id(),
+            group_id=group_id,
+            display_name=m.display_name,
+            email=m.email,
+            role=m.role,
+            discreet=m.discreet,
+            created_at=now,
+        )
+        for m in cleaned
+    ]
+    async with db.write() as conn:
+        await group_row(conn, group_id)
+        taken = await _taken_emails(conn, group_id, emails)
+        if taken:
+            raise Conflict(
+                f"{len(taken)} of these emails already belong to members of this group",
+                code="member_exists",
+            )
+        if views:
+            try:
+                await conn.execute(
+                    members.insert(), [{**asdict(v), "updated_at": now} for v in views]
+                )
+            except IntegrityError:
+                raise Conflict(
+                    "a member with this email already exists", code="member_exists"
+                ) from None
+    return views
+
+
+async def _taken_emails(conn: AsyncConnection, group_id: str, emails: Iterable[str]) -> set[str]:
+    wanted = set(emails)
+    rows = (await conn.execute(select(members.c.email).where(members.c.group_id == group_id))).all()
+    return {r.email.lower() for r in rows} & wanted
+
+
+async def list_members(db: Database, group_id: str) -> list[MemberView]:
+    async with db.read() as conn:
+        await group_row(conn, group_id)
+        rows = (
+            await conn.execute(
+                select(members)
+                .where(members.c.group_id == group_id)
+                .order_by(members.c.created_at, members.c.display_name)
+            )
+        ).all()
+    return [member_view(r) for r in rows]
+
+
+def parse_members_csv(text: str) -> list[NewMember]:
+    """Members from CSV with a header row: ``display_name,email[,role]``.
+
+    Raises :class:`Invalid` naming the line of the first bad row.
+    """
+    reader = csv.DictReader(io.StringIO(text))
+    fields = set(reader.fieldnames or ())
+    if not {"display_name", "email"} <= fields:
+        raise Invalid("the CSV needs a header row with display_name,email[,role]")
+    unknown = fields - {"display_name", "email", "role"}
+    if unknown:
+        raise Invalid(f"unknown CSV columns: {', '.join(sorted(unknown))}")
+    found: list[NewMember] = []
+    for line, row in enumerate(reader, start=2):
+        try:
+            found.append(
+                check_member(
+                    NewMember(
+                        display_name=row.get("display_name") or "",
+                        email=row.get("email") or "",
+                        role=(row.get("role") or "parent").strip() or "parent",
+                    )
+                )
+            )
+        except Invalid as exc:
+            raise Invalid(f"line {line}: {exc.detail}") from None
+    return found

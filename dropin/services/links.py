@@ -1,0 +1,89 @@
+"""Personal join links: who may enter a session's room, proven by a signed token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from dropin.domain import tokens
+from dropin.errors import Conflict, Forbidden, Gone, NotFound
+from dropin.services.common import member_row, session_row
+from dropin.services.views import JoinLink
+from dropin.store.db import Database
+from dropin.store.tables import bookings
+
+JOIN = "join"
+
+
+@dataclass(frozen=True)
+class JoinClaim:
+    """What a verified join token says: this member, this session, until then."""
+
+    session_id: str
+    member_id: str
+    expires_at: datetime
+
+
+async def member_role(db: Database, session_id: str, member_id: str) -> str | None:
+    """``facilitator`` (lead or co), ``parent`` (confirmed booking) or None (not allowed)."""
+    async with db.read() as conn:
+        session = await session_row(conn, session_id)
+        if member_id in (session.lead_member_id, session.co_member_id):
+            return "facilitator"
+        booked = (
+            await conn.execute(
+                select(bookings.c.id).where(
+                    bookings.c.session_id == session_id,
+                    bookings.c.member_id == member_id,
+                    bookings.c.status == "confirmed",
+                )
+            )
+        ).first()
+    return "parent" if booked is not None else None
+
+
+async def issue_join_link(
+    db: Database,
+    *,
+    secret: str,
+    public_url: str,
+    session_id: str,
+    member_id: str,
+    now: datetime,
+) -> JoinLink:
+    """A member's personal join link, valid until the session ends.
+
+    Refused (Forbidden) for members who are neither booked (confirmed) nor facilitating.
+    """
+    async with db.read() as conn:
+        session = await session_row(conn, session_id)
+        member = await member_row(conn, member_id)
+    if member.group_id != session.group_id:
+        raise NotFound("no such member in this session's group", code="member_not_found")
+    if session.status == "cancelled":
+        raise Conflict("this session has been cancelled", code="session_cancelled")
+    if now >= session.ends_at:
+        raise Conflict("this session is over", code="session_over")
+    role = await member_role(db, session_id, member_id)
+    if role is None:
+        raise Forbidden(
+            "this member is neither booked on nor facilitating this session", code="not_booked"
+        )
+    token = tokens.sign(secret, JOIN, {"s": session_id, "m": member_id}, session.ends_at)
+    return JoinLink(url=f"{public_url}/j/{token}", expires_at=session.ends_at, role=role)
+
+
+def read_join_token(secret: str, token: str, now: datetime) -> JoinClaim:
+    """The claim in a join token, or NotFound (tampered) / Gone (expired)."""
+    try:
+        claims = tokens.verify(secret, JOIN, token, now)
+    except tokens.TokenError as exc:
+        if exc.code == "expired_token":
+            raise Gone("this link has expired", code="link_expired") from None
+        raise NotFound("this link is not valid", code="link_invalid") from None
+    session_id, member_id = claims.subject.get("s"), claims.subject.get("m")
+    if not isinstance(session_id, str) or not isinstance(member_id, str):
+        raise NotFound("this link is not valid", code="link_invalid")
+    return JoinClaim(session_id, member_id, claims.expires_at)

@@ -1,0 +1,86 @@
+"""The database handle: an async engine plus the one rule for write transactions.
+
+Writes that must not race (bookings, cancellations) run in :meth:`Database.write`:
+
+* SQLite: one writer at a time. An in-process lock queues writers without SQLite's sleeping
+  busy handler, and ``BEGIN IMMEDIATE`` takes the file's write lock up front so writers in
+  *other* processes wait (``busy_timeout``) instead of failing at commit.
+* PostgreSQL: a plain transaction; services lock the rows they decide on with
+  ``SELECT ... FOR UPDATE``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+_WRITE = "dropin_write"
+
+
+class Database:
+    """Owns the engine. Use :meth:`read` for queries and :meth:`write` for changes."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"timeout": 30}
+            kwargs["pool_size"] = 8
+            kwargs["max_overflow"] = 8
+        else:
+            kwargs["pool_size"] = 20
+            kwargs["max_overflow"] = 10
+            kwargs["pool_pre_ping"] = True
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        self._write_lock = asyncio.Lock()
+        if self.is_sqlite:
+            _install_sqlite_hooks(self.engine)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a read transaction (rolled back at the end)."""
+        async with self.engine.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a write transaction, committed on success, rolled back on error."""
+        if self.is_sqlite:
+            async with self._write_lock, self.engine.connect() as conn:
+                conn = await conn.execution_options(**{_WRITE: True})
+                async with conn.begin():
+                    yield conn
+        else:
+            async with self.engine.begin() as conn:
+                yield conn
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+
+def _install_sqlite_hooks(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+        # Hand transaction control to SQLAlchemy's "begin" event below: pysqlite would
+        # otherwise open transactions lazily and always DEFERRED.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,0 +1,174 @@
+"""The relational schema (SQLAlchemy Core). Alembic migrations mirror it.
+
+Times are stored as naive UTC (``UTCDateTime`` adds and strips the zone) so SQLite and
+PostgreSQL behave the same. Sessions carry denormalized seat counts: they make listings cheap
+and the session row is the one lock a booking takes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime in Python, a naive UTC timestamp in the database."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("UTCDateTime needs an aware datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC)
+
+
+ID = String(32)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("discreet", Boolean, nullable=False, default=False),
+    Column("public", Boolean, nullable=False, default=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("group_id", ID, ForeignKey("groups.id", ondelete="CASCADE"), nullable=False),
+    Column("display_name", String(40), nullable=False),
+    Column("email", String(254), nullable=False),
+    Column("role", String(16), nullable=False),
+    # None: follow the group's discreet setting; True/False: the member's own preference.
+    Column("discreet", Boolean, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("group_id", "email", name="uq_members_group_email"),
+)
+
+series = Table(
+    "series",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("group_id", ID, ForeignKey("groups.id", ondelete="CASCADE"), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("rrule", String(500), nullable=False),
+    # Wall-clock time in the group's zone, deliberately naive.
+    Column("first_start", DateTime, nullable=False),
+    Column("duration_minutes", Integer, nullable=False),
+    Column("capacity", Integer, nullable=False),
+    Column("materialized_until", UTCDateTime(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_series_group", "group_id"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("group_id", ID, ForeignKey("groups.id", ondelete="CASCADE"), nullable=False),
+    Column("series_id", ID, ForeignKey("series.id", ondelete="CASCADE"), nullable=False),
+    # The nominal local start from the rule (RFC 5545's RECURRENCE-ID): the session's identity
+    # within its series, kept when the session is moved.
+    Column("occurrence_key", String(19), nullable=False),
+    Column("starts_at", UTCDateTime(), nullable=False),
+    Column("ends_at", UTCDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("capacity", Integer, nullable=False),
+    Column("lead_member_id", ID, ForeignKey("members.id", ondelete="SET NULL"), nullable=True),
+    Column("co_member_id", ID, ForeignKey("members.id", ondelete="SET NULL"), nullable=True),
+    # True once an organizer moved this one occurrence: series edits then leave its time alone.
+    Column("rescheduled", Boolean, nullable=False, default=False),
+    # Calendar SEQUENCE: rises on every change a calendar must show.
+    Column("sequence", Integer, nullable=False, default=0),
+    Column("confirmed_count", Integer, nullable=False, default=0),
+    Column("waitlist_count", Integer, nullable=False, default=0),
+    Column("next_waitlist_seq", Integer, nullable=False, default=1),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("series_id", "occurrence_key", name="uq_sessions_series_occurrence"),
+    Index("ix_sessions_group_starts", "group_id", "starts_at"),
+)
+
+bookings = Table(
+    "bookings",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("session_id", ID, ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
+    Column("member_id", ID, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("waitlist_seq", Integer, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    # One booking row per member and session, re-used when a member books again.
+    UniqueConstraint("session_id", "member_id", name="uq_bookings_session_member"),
+    Index("ix_bookings_member", "member_id"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # What happened, e.g. booking_confirmed; the worker decides what message it owes.
+    Column("kind", String(40), nullable=False),
+    Column("session_id", ID, nullable=True),
+    Column("member_id", ID, nullable=True),
+    Column("booking_id", ID, nullable=True),
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime(), nullable=True),
+    Index("ix_outbox_status_id", "status", "id"),
+)

@@ -1,0 +1,232 @@
+"""The organizer's JSON API, ``/api/v1``. Handlers parse, call one service, render."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from dropin.errors import Invalid
+from dropin.services import bookings, groups, links, series, sessions
+from dropin.services.views import BookingView, SessionView
+from dropin.web import schemas
+from dropin.web.render import model_response, parse
+from dropin.web.state import app_state, require_organizer, utcnow
+
+
+def _session_out(view: SessionView) -> schemas.SessionOut:
+    return schemas.SessionOut(
+        **{k: getattr(view, k) for k in schemas.SessionOut.model_fields if k != "facilitators"},
+        facilitators=schemas.FacilitatorsOut.model_validate({"lead": view.lead, "co": view.co}),
+    )
+
+
+def _booking_out(view: BookingView) -> schemas.BookingOut:
+    out = schemas.BookingOut.model_validate(view)
+    out.promoted_booking_ids = list(view.promoted)
+    return out
+
+
+def _items(model: type[BaseModel], views: Sequence[object]) -> Response:
+    listing = schemas.ItemList[model].model_validate(  # type: ignore[valid-type]
+        {"items": views}, from_attributes=True
+    )
+    return model_response(listing)
+
+
+def _when(request: Request, name: str) -> datetime | date | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        if len(raw) == 10:
+            return date.fromisoformat(raw)
+        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise Invalid(
+            f"'{name}' must be an ISO 8601 date (2026-01-31) or date-time", code="invalid_query"
+        ) from None
+
+
+async def create_group(request: Request) -> Response:
+    await require_organizer(request)
+    body = await parse(request, schemas.GroupIn)
+    view = await groups.create_group(app_state(request).db, now=utcnow(), **body.model_dump())
+    return model_response(schemas.GroupOut.model_validate(view), 201)
+
+
+async def list_groups(request: Request) -> Response:
+    await require_organizer(request)
+    views = await groups.list_groups(app_state(request).db)
+    return _items(schemas.GroupOut, views)
+
+
+async def get_group(request: Request) -> Response:
+    await require_organizer(request)
+    view = await groups.get_group(app_state(request).db, request.path_params["group_id"])
+    return model_response(schemas.GroupOut.model_validate(view))
+
+
+async def add_member(request: Request) -> Response:
+    await require_organizer(request)
+    body = await parse(request, schemas.MemberIn)
+    [view] = await groups.add_members(
+        app_state(request).db,
+        request.path_params["group_id"],
+        [groups.NewMember(**body.model_dump())],
+        now=utcnow(),
+    )
+    return model_response(schemas.MemberOut.model_validate(view), 201)
+
+
+async def list_members(request: Request) -> Response:
+    await require_organizer(request)
+    views = await groups.list_members(app_state(request).db, request.path_params["group_id"])
+    return _items(schemas.MemberOut, views)
+
+
+async def create_series(request: Request) -> Response:
+    await require_organizer(request)
+    body = await parse(request, schemas.SeriesIn)
+    state = app_state(request)
+    view = await series.create_series(
+        state.db,
+        request.path_params["group_id"],
+        series.SeriesInput(**body.model_dump()),
+        now=utcnow(),
+        horizon_days=state.settings.horizon_days,
+    )
+    return model_response(schemas.SeriesOut.model_validate(view), 201)
+
+
+async def list_series(request: Request) -> Response:
+    await require_organizer(request)
+    views = await series.list_series(app_state(request).db, request.path_params["group_id"])
+    return _items(schemas.SeriesOut, views)
+
+
+async def update_series(request: Request) -> Response:
+    await require_organizer(request)
+    body = await parse(request, schemas.SeriesPatch)
+    state = app_state(request)
+    view = await series.update_series(
+        state.db,
+        request.path_params["series_id"],
+        body.model_dump(exclude_unset=True, exclude_none=True),
+        now=utcnow(),
+        horizon_days=state.settings.horizon_days,
+    )
+    return model_response(schemas.SeriesOut.model_validate(view))
+
+
+async def list_sessions(request: Request) -> Response:
+    await require_organizer(request)
+    views = await sessions.list_sessions(
+        app_state(request).db,
+        request.path_params["group_id"],
+        start=_when(request, "from"),
+        end=_when(request, "to"),
+        now=utcnow(),
+    )
+    return model_response(schemas.SessionList(sessions=[_session_out(v) for v in views]))
+
+
+async def get_session(request: Request) -> Response:
+    await require_organizer(request)
+    view = await sessions.get_session(app_state(request).db, request.path_params["session_id"])
+    return model_response(_session_out(view))
+
+
+async def update_session(request: Request) -> Response:
+    await require_organizer(request)
+    body = await parse(request, schemas.SessionPatch)
+    changes: dict[str, Any] = body.model_dump(exclude_unset=True)
+    if any(v is None for v in changes.values()):
+        raise Invalid("fields cannot be null", code="invalid_fields")
+    view = await sessions.update_session(
+        app_state(request).db, request.path_params["session_id"], changes, now=utcnow()
+    )
+    return model_response(_session_out(view))
+
+
+async def set_facilitators(request: Request) -> Response:
+    await require_organizer(request)
+    body = await parse(request, schemas.FacilitatorsIn)
+    view = await sessions.set_facilitators(
+        app_state(request).db,
+        request.path_params["session_id"],
+        lead_member_id=body.lead_member_id,
+        co_member_id=body.co_member_id,
+        now=utcnow(),
+    )
+    return model_response(_session_out(view))
+
+
+async def list_bookings(request: Request) -> Response:
+    await require_organizer(request)
+    views = await sessions.attendees(app_state(request).db, request.path_params["session_id"])
+    return _items(schemas.AttendeeOut, views)
+
+
+async def create_booking(request: Request) -> Response:
+    await require_organizer(request)
+    body = await parse(request, schemas.BookingIn)
+    view = await bookings.book_seat(
+        app_state(request).db, request.path_params["session_id"], body.member_id, now=utcnow()
+    )
+    return model_response(_booking_out(view), 201)
+
+
+async def get_booking(request: Request) -> Response:
+    await require_organizer(request)
+    view = await bookings.get_booking(app_state(request).db, request.path_params["booking_id"])
+    return model_response(_booking_out(view))
+
+
+async def cancel_booking(request: Request) -> Response:
+    await require_organizer(request)
+    view = await bookings.cancel_booking(
+        app_state(request).db, request.path_params["booking_id"], now=utcnow()
+    )
+    return model_response(_booking_out(view))
+
+
+async def create_join_link(request: Request) -> Response:
+    await require_organizer(request)
+    body = await parse(request, schemas.JoinLinkIn)
+    state = app_state(request)
+    link = await links.issue_join_link(
+        state.db,
+        secret=state.settings.secret_key,
+        public_url=state.settings.public_url,
+        session_id=request.path_params["session_id"],
+        member_id=body.member_id,
+        now=utcnow(),
+    )
+    return model_response(schemas.JoinLinkOut.model_validate(link), 201)
+
+
+routes = [
+    Route("/groups", create_group, methods=["POST"]),
+    Route("/groups", list_groups, methods=["GET"]),
+    Route("/groups/{group_id}", get_group, methods=["GET"]),
+    Route("/groups/{group_id}/members", add_member, methods=["POST"]),
+    Route("/groups/{group_id}/members", list_members, methods=["GET"]),
+    Route("/groups/{group_id}/series", create_series, methods=["POST"]),
+    Route("/groups/{group_id}/series", list_series, methods=["GET"]),
+    Route("/groups/{group_id}/sessions", list_sessions, methods=["GET"]),
+    Route("/series/{series_id}", update_series, methods=["PATCH"]),
+    Route("/sessions/{session_id}", get_session, methods=["GET"]),
+    Route("/sessions/{session_id}", update_session, methods=["PATCH"]),
+    Route("/sessions/{session_id}/facilitators", set_facilitators, methods=["PUT"]),
+    Route("/sessions/{session_id}/bookings", create_booking, methods=["POST"]),
+    Route("/sessions/{session_id}/bookings", list_bookings, methods=["GET"]),
+    Route("/sessions/{session_id}/join-links", create_join_link, methods=["POST"]),
+    Route("/bookings/{booking_id}", get_booking, methods=["GET"]),
+    Route("/bookings/{booking_id}", cancel_booking, methods=["DELETE"]),
+]

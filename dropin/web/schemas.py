@@ -1,0 +1,189 @@
+"""Request and response shapes of the JSON API (pydantic). They are also the OpenAPI schemas.
+
+Requests forbid unknown fields and coerce nothing silently: a typo is a 422, not a default.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Generic, Literal, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NaiveDatetime
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=False, str_strip_whitespace=True)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# Requests ---------------------------------------------------------------------------------
+
+
+class GroupIn(_In):
+    name: str = Field(min_length=1, max_length=200, examples=["Monthly NVR parents circle"])
+    timezone: str = Field(min_length=1, max_length=64, examples=["Europe/London"])
+    discreet: bool = Field(False, description="Neutral calendar titles and CLASS:PRIVATE")
+    public: bool = Field(False, description="Publish a group calendar feed")
+    description: str = Field("", max_length=2000)
+
+
+class MemberIn(_In):
+    display_name: str = Field(min_length=1, max_length=40, description="First name or pseudonym")
+    email: str = Field(min_length=3, max_length=254)
+    role: Literal["parent", "facilitator"] = "parent"
+    discreet: bool | None = Field(None, description="Override the group's discreet setting")
+
+
+class SeriesIn(_In):
+    title: str = Field(min_length=1, max_length=200, examples=["Evening drop-in"])
+    rrule: str = Field(min_length=1, max_length=500, examples=["FREQ=MONTHLY;BYDAY=2TU"])
+    first_start: NaiveDatetime = Field(
+        description="Local wall-clock time in the group's zone, ISO 8601 without offset",
+        examples=["2026-01-13T19:30:00"],
+    )
+    duration_minutes: int = Field(ge=1, le=1440, examples=[75])
+    capacity: int = Field(ge=1, le=500, examples=[10])
+
+
+class SeriesPatch(_In):
+    title: str | None = Field(None, min_length=1, max_length=200)
+    rrule: str | None = Field(None, min_length=1, max_length=500)
+    first_start: NaiveDatetime | None = None
+    duration_minutes: int | None = Field(None, ge=1, le=1440)
+    capacity: int | None = Field(None, ge=1, le=500)
+
+
+class SessionPatch(_In):
+    starts_at: AwareDatetime | None = Field(None, description="New start instant (with offset)")
+    local_start: NaiveDatetime | None = Field(
+        None, description="New start as wall-clock time in the group's zone"
+    )
+    duration_minutes: int | None = Field(None, ge=1, le=1440)
+    capacity: int | None = Field(None, ge=1, le=500)
+    status: Literal["scheduled", "cancelled"] | None = None
+
+
+class FacilitatorsIn(_In):
+    lead_member_id: str | None = Field(None, max_length=64)
+    co_member_id: str | None = Field(None, max_length=64)
+
+
+class BookingIn(_In):
+    member_id: str = Field(min_length=1, max_length=64)
+
+
+class JoinLinkIn(_In):
+    member_id: str = Field(min_length=1, max_length=64)
+
+
+# Responses --------------------------------------------------------------------------------
+
+
+class GroupOut(_Out):
+    id: str
+    name: str
+    timezone: str
+    discreet: bool
+    public: bool
+    description: str
+    created_at: datetime
+
+
+class MemberOut(_Out):
+    id: str
+    group_id: str
+    display_name: str
+    email: str
+    role: str
+    discreet: bool | None
+    created_at: datetime
+
+
+class SeriesOut(_Out):
+    id: str
+    group_id: str
+    title: str
+    rrule: str
+    first_start: datetime
+    duration_minutes: int
+    capacity: int
+    timezone: str
+    materialized_until: datetime
+    sessions_created: int
+
+
+class FacilitatorOut(_Out):
+    member_id: str
+    display_name: str
+
+
+class FacilitatorsOut(_Out):
+    lead: FacilitatorOut | None
+    co: FacilitatorOut | None
+
+
+class SessionOut(_Out):
+    id: str
+    group_id: str
+    series_id: str
+    title: str
+    starts_at: datetime = Field(description="UTC, ISO 8601 with Z")
+    ends_at: datetime = Field(description="UTC, ISO 8601 with Z")
+    timezone: str
+    local_start: datetime = Field(description="Start in the group's zone, with its offset")
+    status: Literal["scheduled", "cancelled"]
+    capacity: int
+    confirmed_count: int
+    waitlist_count: int
+    facilitators: FacilitatorsOut
+    rescheduled: bool
+    sequence: int
+
+
+class SessionList(_Out):
+    sessions: list[SessionOut]
+
+
+class AttendeeOut(_Out):
+    booking_id: str
+    member_id: str
+    display_name: str
+    status: str
+    waitlist_position: int | None
+
+
+class BookingOut(_Out):
+    id: str
+    session_id: str
+    member_id: str
+    status: Literal["confirmed", "waitlisted", "cancelled"]
+    waitlist_position: int | None
+    created_at: datetime
+    updated_at: datetime
+    promoted_booking_ids: list[str] = Field(
+        default_factory=list, description="Waitlisted bookings confirmed by this cancellation"
+    )
+
+
+class JoinLinkOut(_Out):
+    url: str
+    expires_at: datetime
+    role: Literal["parent", "facilitator"]
+
+
+T = TypeVar("T")
+
+
+class ItemList(BaseModel, Generic[T]):
+    """A list response: ``{"items": [...]}``."""
+
+    model_config = ConfigDict(from_attributes=True)
+    items: list[T]
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="Stable machine-readable code")
+    detail: object = Field(description="Human-readable explanation or field errors")

@@ -1,0 +1,77 @@
+"""What the app's lifespan owns and hands to every request: settings, database, caches."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from starlette.requests import HTTPConnection
+
+from dropin.config import Settings
+from dropin.domain.tokens import hash_secret
+from dropin.errors import Unauthorized
+from dropin.services import keys
+from dropin.store.db import Database
+
+KEY_CACHE_SECONDS = 10.0
+
+
+@dataclass
+class KeyCache:
+    """Recently verified API keys (by hash), so a busy client costs no key lookup per request.
+
+    A revoked key keeps working for at most :data:`KEY_CACHE_SECONDS` in each process.
+    """
+
+    entries: dict[str, tuple[str, float]] = field(default_factory=dict)
+
+    def get(self, key_hash: str, now: float) -> str | None:
+        hit = self.entries.get(key_hash)
+        if hit is None or hit[1] < now:
+            return None
+        return hit[0]
+
+    def put(self, key_hash: str, key_id: str, now: float) -> None:
+        if len(self.entries) > 1000:
+            self.entries.clear()
+        self.entries[key_hash] = (key_id, now + KEY_CACHE_SECONDS)
+
+
+@dataclass
+class AppState:
+    """The typed state yielded by the lifespan."""
+
+    settings: Settings
+    db: Database
+    key_cache: KeyCache = field(default_factory=KeyCache)
+
+
+def app_state(conn: HTTPConnection) -> AppState:
+    state = conn.state.dropin
+    assert isinstance(state, AppState)
+    return state
+
+
+def utcnow() -> datetime:
+    """The one clock read of the web layer; services get ``now`` passed in."""
+    return datetime.now(UTC)
+
+
+async def require_organizer(conn: HTTPConnection) -> str:
+    """The id of the organizer key in ``Authorization: Bearer``, or 401."""
+    header = conn.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthorized("send an organizer key as 'Authorization: Bearer <key>'")
+    state = app_state(conn)
+    key = key.strip()
+    key_hash = hash_secret(key)
+    clock = time.monotonic()
+    key_id = state.key_cache.get(key_hash, clock)
+    if key_id is None:
+        key_id = await keys.key_id_for(state.db, key)
+        if key_id is None:
+            raise Unauthorized("this key is not valid", code="invalid_key")
+        state.key_cache.put(key_hash, key_id, clock)
+    return key_id

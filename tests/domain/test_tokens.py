@@ -1,0 +1,52 @@
+"""Signed link tokens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dropin.domain.tokens import TokenError, sign, verify
+
+SECRET = "s" * 48
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def test_round_trip() -> None:
+    token = sign(SECRET, "join", {"s": "sess1", "m": "mem1"}, NOW + timedelta(hours=1))
+    claims = verify(SECRET, "join", token, NOW)
+    assert claims.subject == {"s": "sess1", "m": "mem1"}
+    assert claims.expires_at == NOW + timedelta(hours=1)
+
+
+def _tamper(token: str) -> str:
+    body, mac = token.split(".")
+    return body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1] + "." + mac
+
+
+@pytest.mark.parametrize(
+    ("mutate", "code"),
+    [
+        (lambda t: t, "expired_token"),
+        (_tamper, "invalid_token"),
+        (lambda t: t + "x", "invalid_token"),
+        (lambda t: "", "invalid_token"),
+        (lambda t: "a.b.c", "invalid_token"),
+        (lambda t: "x" * 2000, "invalid_token"),
+        (lambda t: t.split(".")[0] + ".!!!", "invalid_token"),
+    ],
+)
+def test_bad_tokens(mutate: object, code: str) -> None:
+    token = sign(SECRET, "join", {"m": "1"}, NOW)
+    assert callable(mutate)
+    with pytest.raises(TokenError) as info:
+        verify(SECRET, "join", mutate(token), NOW)
+    assert info.value.code == code
+
+
+def test_purpose_and_secret_are_bound() -> None:
+    token = sign(SECRET, "join", {"m": "1"}, NOW + timedelta(hours=1))
+    with pytest.raises(TokenError):
+        verify(SECRET, "rsvp", token, NOW)
+    with pytest.raises(TokenError):
+        verify("t" * 48, "join", token, NOW)
