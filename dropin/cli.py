@@ -13,7 +13,6 @@ import logging
 import os
 from collections.abc import Callable, Coroutine
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -201,6 +200,7 @@ def worker(check: bool) -> None:
     _logging(settings.log_level)
     if check:
         from arq.worker import async_check_health
+
         from workers.settings import redis_settings
 
         code = asyncio.run(async_check_health(redis_settings(settings.redis_url), HEALTH_KEY))
@@ -327,13 +327,13 @@ async def members_add(
 
 @members.command("import")
 @click.argument("group_id")
-@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
 @with_db
-async def members_import(db: Database, settings: Settings, group_id: str, csv_file: Path) -> None:
+async def members_import(db: Database, settings: Settings, group_id: str, csv_file: Any) -> None:
     """Add members from CSV_FILE (header: display_name,email[,role]); all or none."""
     from dropin.services import groups as svc
 
-    found = svc.parse_members_csv(csv_file.read_text(encoding="utf-8-sig"))
+    found = svc.parse_members_csv(csv_file.read())
     added = await svc.add_members(db, group_id, found, now=_now())
     for view in added:
         click.echo(f"{view.id}  {view.role:<11} {view.display_name}")
@@ -360,11 +360,10 @@ def series() -> None:
 @click.argument("group_id")
 @click.option("--title", required=True)
 @click.option("--rrule", required=True, help="RFC 5545 rule, e.g. FREQ=MONTHLY;BYDAY=2TU")
+@click.option("--first-start", required=True, help="Local wall-clock time, e.g. 2026-01-13T19:30")
 @click.option(
-    "--first-start", required=True, help="Local wall-clock time, e.g. 2026-01-13T19:30"
+    "--duration", "duration_minutes", default=75, show_default=True, type=int, help="Minutes."
 )
-@click.option("--duration", "duration_minutes", default=75, show_default=True, type=int,
-              help="Minutes.")
 @click.option("--capacity", default=10, show_default=True, type=int, help="Places.")
 @with_db
 async def series_create(
@@ -473,8 +472,9 @@ async def sessions_reschedule(
     """Move one session to LOCAL_START (wall-clock time in the group's zone)."""
     from dropin.services import sessions as svc
 
-    view = await svc.update_session(db, session_id, {"local_start": _local(local_start)},
-                                    now=_now())
+    view = await svc.update_session(
+        db, session_id, {"local_start": _local(local_start)}, now=_now()
+    )
     click.echo(f"{view.id} now starts {view.local_start:%Y-%m-%d %H:%M %Z}")
 
 
@@ -525,4 +525,3 @@ async def sessions_join_link(
 
 def _logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-

@@ -15,8 +15,14 @@ from dropin.devredis import free_port
 
 
 @contextlib.contextmanager
-def serve(env: dict[str, str], processes: int = 1, timeout: float = 20.0) -> Iterator[list[str]]:
-    """Run ``processes`` independent ``dropin.web.asgi`` servers; yields their base URLs."""
+def serve(
+    env: dict[str, str],
+    processes: int = 1,
+    timeout: float = 20.0,
+    app: str = "dropin.web.asgi:app",
+    health: str = "/healthz",
+) -> Iterator[list[str]]:
+    """Run ``processes`` independent uvicorn servers of ``app``; yields their base URLs."""
     started: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []
     full_env = {**os.environ, **env}
@@ -24,10 +30,20 @@ def serve(env: dict[str, str], processes: int = 1, timeout: float = 20.0) -> Ite
         for _ in range(processes):
             port = free_port()
             started.append(
-                subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                    [sys.executable, "-m", "uvicorn", "dropin.web.asgi:app",
-                     "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-                     "--log-level", "warning"],
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "uvicorn",
+                        app,
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                        "--no-access-log",
+                        "--log-level",
+                        "warning",
+                    ],
                     env=full_env,
                 )
             )
@@ -38,7 +54,7 @@ def serve(env: dict[str, str], processes: int = 1, timeout: float = 20.0) -> Ite
                 if proc.poll() is not None:
                     raise RuntimeError(f"server exited with {proc.returncode}")
                 with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    if httpx.get(f"{url}{health}", timeout=1).status_code == 200:
                         break
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"server at {url} did not start")

@@ -43,9 +43,18 @@ def test_organizer_workflow(cli: CliRunner, tmp_path: Path) -> None:
     ann_id = imported[1].split()[0]
     bea_id = imported[2].split()[0]
     series_id = run(
-        cli, "series", "create", group, "--title", "Evening drop-in",
-        "--rrule", "FREQ=MONTHLY;BYDAY=2TU", "--first-start", "2026-01-13T19:30",
-        "--capacity", "1",
+        cli,
+        "series",
+        "create",
+        group,
+        "--title",
+        "Evening drop-in",
+        "--rrule",
+        "FREQ=MONTHLY;BYDAY=2TU",
+        "--first-start",
+        "2026-01-13T19:30",
+        "--capacity",
+        "1",
     )
     assert re.fullmatch(r"[0-9a-f]{32}", series_id)
     listing = run(cli, "sessions", "list", group, "--days", "60")
@@ -86,8 +95,17 @@ def test_missing_secret_names_the_variable(sqlite_url: str) -> None:
 
 def test_help_reads_well() -> None:
     result = CliRunner().invoke(main, ["--help"])
-    for command in ("dev", "serve", "worker", "db", "admin", "groups", "members", "series",
-                    "sessions"):
+    for command in (
+        "dev",
+        "serve",
+        "worker",
+        "db",
+        "admin",
+        "groups",
+        "members",
+        "series",
+        "sessions",
+    ):
         assert command in result.output
 
 
@@ -95,9 +113,13 @@ def test_help_reads_well() -> None:
 def test_dropin_dev_runs_everything_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DROPIN_")}
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         [sys.executable, "-m", "dropin", "dev", "--port", str(port)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines: list[str] = []
     try:

@@ -11,14 +11,17 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, func, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dropin.domain.booking import BookingRefused, Seats, Waiting, decide, to_promote
 from dropin.errors import Conflict, NotFound
-from dropin.services.common import emit, member_row, new_id, session_row
+from dropin.services.common import new_id, outbox_insert
 from dropin.services.views import BookingView
 from dropin.store.db import Database
-from dropin.store.tables import bookings, sessions
+from dropin.store.tables import bookings, members, sessions
+
+_earlier = bookings.alias("earlier")
 
 
 async def _position(conn: AsyncConnection, session_id: str, seq: int | None) -> int | None:
@@ -58,82 +61,102 @@ async def book_seat(db: Database, session_id: str, member_id: str, *, now: datet
     (``already_booked``, ``facilitating``, ``session_cancelled``, ``session_over``).
     A member who cancelled may book again; they join the back of any waitlist.
     """
-    async with db.write() as conn:
-        session = await session_row(conn, session_id, lock=True)
-        member = await member_row(conn, member_id)
-        if member.group_id != session.group_id:
-            raise NotFound("no such member in this session's group", code="member_not_found")
-        if member_id in (session.lead_member_id, session.co_member_id):
-            raise Conflict("this member facilitates this session", code="facilitating")
-        existing = (
-            await conn.execute(
-                select(bookings).where(
-                    bookings.c.session_id == session_id, bookings.c.member_id == member_id
-                )
-            )
-        ).first()
-        if existing is not None and existing.status != "cancelled":
-            raise Conflict(
-                {"message": "this member already has a booking", "booking_id": existing.id},
-                code="already_booked",
-            )
-        seats = Seats(session.status, session.ends_at, session.capacity, session.confirmed_count)
-        try:
-            status = decide(seats, now)
-        except BookingRefused as exc:
-            raise Conflict(exc.detail, code=exc.code) from None
-        seq: int | None = None
-        counts: dict[str, Any]
-        if status == "confirmed":
-            counts = {"confirmed_count": session.confirmed_count + 1}
-        else:
-            seq = session.next_waitlist_seq
-            counts = {
-                "waitlist_count": session.waitlist_count + 1,
-                "next_waitlist_seq": seq + 1,
-            }
-        await conn.execute(sessions.update().where(sessions.c.id == session_id).values(**counts))
-        values = {"status": status, "waitlist_seq": seq, "updated_at": now}
-        if existing is None:
-            booking_id = new_id()
-            await conn.execute(
-                bookings.insert().values(
-                    id=booking_id,
-                    session_id=session_id,
-                    member_id=member_id,
-                    created_at=now,
-                    **values,
-                )
-            )
-        else:
-            booking_id = existing.id
-            await conn.execute(
-                bookings.update().where(bookings.c.id == booking_id).values(**values)
-            )
-        await emit(
-            conn,
-            "booking_confirmed" if status == "confirmed" else "booking_waitlisted",
-            now,
-            session_id=session_id,
-            member_id=member_id,
-            booking_id=booking_id,
+    return await db.run_write(_book, session_id, member_id, now)
+
+
+def _book(conn: Connection, session_id: str, member_id: str, now: datetime) -> BookingView:
+    # One round trip for everything the decision needs: the (locked) session, the member's
+    # group and any earlier booking.
+    found = conn.execute(
+        select(
+            sessions.c.group_id,
+            sessions.c.status,
+            sessions.c.ends_at,
+            sessions.c.capacity,
+            sessions.c.confirmed_count,
+            sessions.c.waitlist_count,
+            sessions.c.next_waitlist_seq,
+            sessions.c.lead_member_id,
+            sessions.c.co_member_id,
+            select(members.c.group_id)
+            .where(members.c.id == member_id)
+            .scalar_subquery()
+            .label("member_group"),
+            _earlier.c.id.label("earlier_id"),
+            _earlier.c.status.label("earlier_status"),
+            _earlier.c.created_at.label("earlier_created_at"),
         )
-        row = (await conn.execute(select(bookings).where(bookings.c.id == booking_id))).one()
-        # New waitlisted bookings take the highest sequence: their position is the count.
-        position = counts["waitlist_count"] if seq is not None else None
-    return _view(row, position)
+        .outerjoin(
+            _earlier,
+            (_earlier.c.session_id == sessions.c.id) & (_earlier.c.member_id == member_id),
+        )
+        .where(sessions.c.id == session_id)
+        .with_for_update(of=sessions)
+    ).first()
+    if found is None:
+        raise NotFound("no such session", code="session_not_found")
+    if found.member_group != found.group_id:
+        raise NotFound("no such member in this session's group", code="member_not_found")
+    if member_id in (found.lead_member_id, found.co_member_id):
+        raise Conflict("this member facilitates this session", code="facilitating")
+    if found.earlier_id is not None and found.earlier_status != "cancelled":
+        raise Conflict(
+            {"message": "this member already has a booking", "booking_id": found.earlier_id},
+            code="already_booked",
+        )
+    seats = Seats(found.status, found.ends_at, found.capacity, found.confirmed_count)
+    try:
+        status = decide(seats, now)
+    except BookingRefused as exc:
+        raise Conflict(exc.detail, code=exc.code) from None
+    seq: int | None = None
+    position: int | None = None
+    counts: dict[str, Any]
+    if status == "confirmed":
+        counts = {"confirmed_count": found.confirmed_count + 1}
+    else:
+        seq = found.next_waitlist_seq
+        # A new waitlisted booking takes the highest sequence: its position is the count.
+        position = found.waitlist_count + 1
+        counts = {"waitlist_count": position, "next_waitlist_seq": seq + 1}
+    conn.execute(sessions.update().where(sessions.c.id == session_id).values(**counts))
+    values = {"status": status, "waitlist_seq": seq, "updated_at": now}
+    if found.earlier_id is None:
+        booking_id, created_at = new_id(), now
+        conn.execute(
+            bookings.insert().values(
+                id=booking_id, session_id=session_id, member_id=member_id, created_at=now, **values
+            )
+        )
+    else:
+        booking_id, created_at = found.earlier_id, found.earlier_created_at
+        conn.execute(bookings.update().where(bookings.c.id == booking_id).values(**values))
+    kind = "booking_confirmed" if status == "confirmed" else "booking_waitlisted"
+    conn.execute(
+        outbox_insert(kind, now, session_id=session_id, member_id=member_id, booking_id=booking_id)
+    )
+    return BookingView(
+        id=booking_id,
+        session_id=session_id,
+        member_id=member_id,
+        status=status,
+        waitlist_position=position,
+        created_at=created_at,
+        updated_at=now,
+    )
 
 
-async def promote_waitlist(conn: AsyncConnection, session_id: str, now: datetime) -> list[str]:
-    """Confirm waitlisted bookings while places are free; the caller holds the session lock."""
-    session = await session_row(conn, session_id)
+def promote_waitlist(conn: Connection, session_id: str, now: datetime) -> list[str]:
+    """Confirm waitlisted bookings while places are free; the caller holds the session lock.
+
+    Synchronous (a transaction body): async callers use ``conn.run_sync(promote_waitlist, ...)``.
+    """
+    session = conn.execute(select(sessions).where(sessions.c.id == session_id)).one()
     if session.status != "scheduled" or now >= session.ends_at:
         return []
-    waiting = (
-        await conn.execute(
-            select(bookings.c.id, bookings.c.waitlist_seq).where(
-                bookings.c.session_id == session_id, bookings.c.status == "waitlisted"
-            )
+    waiting = conn.execute(
+        select(bookings.c.id, bookings.c.member_id, bookings.c.waitlist_seq).where(
+            bookings.c.session_id == session_id, bookings.c.status == "waitlisted"
         )
     ).all()
     chosen = to_promote(
@@ -143,12 +166,12 @@ async def promote_waitlist(conn: AsyncConnection, session_id: str, now: datetime
     )
     if not chosen:
         return []
-    await conn.execute(
+    conn.execute(
         bookings.update()
         .where(bookings.c.id.in_(chosen))
         .values(status="confirmed", waitlist_seq=None, updated_at=now)
     )
-    await conn.execute(
+    conn.execute(
         sessions.update()
         .where(sessions.c.id == session_id)
         .values(
@@ -156,20 +179,16 @@ async def promote_waitlist(conn: AsyncConnection, session_id: str, now: datetime
             waitlist_count=session.waitlist_count - len(chosen),
         )
     )
-    promoted_rows = (
-        await conn.execute(
-            select(bookings.c.id, bookings.c.member_id).where(bookings.c.id.in_(chosen))
-        )
-    ).all()
-    members_by_id = {r.id: r.member_id for r in promoted_rows}
+    member_of = {w.id: w.member_id for w in waiting}
     for booking_id in chosen:
-        await emit(
-            conn,
-            "booking_promoted",
-            now,
-            session_id=session_id,
-            member_id=members_by_id[booking_id],
-            booking_id=booking_id,
+        conn.execute(
+            outbox_insert(
+                "booking_promoted",
+                now,
+                session_id=session_id,
+                member_id=member_of[booking_id],
+                booking_id=booking_id,
+            )
         )
     return chosen
 
@@ -179,41 +198,45 @@ async def cancel_booking(db: Database, booking_id: str, *, now: datetime) -> Boo
 
     Cancelling an already cancelled booking is a no-op that returns it (safe to click twice).
     """
-    async with db.write() as conn:
-        found = (
-            await conn.execute(select(bookings.c.session_id).where(bookings.c.id == booking_id))
-        ).first()
-        if found is None:
-            raise NotFound("no such booking", code="booking_not_found")
-        session = await session_row(conn, found.session_id, lock=True)
-        booking = (await conn.execute(select(bookings).where(bookings.c.id == booking_id))).one()
-        if booking.status == "cancelled":
-            return _view(booking, None)
-        if now >= session.ends_at:
-            raise Conflict("this session is over", code="session_over")
-        counts = (
-            {"confirmed_count": session.confirmed_count - 1}
-            if booking.status == "confirmed"
-            else {"waitlist_count": session.waitlist_count - 1}
-        )
-        await conn.execute(sessions.update().where(sessions.c.id == session.id).values(**counts))
-        await conn.execute(
-            bookings.update()
-            .where(bookings.c.id == booking_id)
-            .values(status="cancelled", waitlist_seq=None, updated_at=now)
-        )
-        await emit(
-            conn,
+    return await db.run_write(_cancel, booking_id, now)
+
+
+def _cancel(conn: Connection, booking_id: str, now: datetime) -> BookingView:
+    found = conn.execute(select(bookings.c.session_id).where(bookings.c.id == booking_id)).first()
+    if found is None:
+        raise NotFound("no such booking", code="booking_not_found")
+    session = conn.execute(
+        select(sessions).where(sessions.c.id == found.session_id).with_for_update()
+    ).one()
+    booking = conn.execute(select(bookings).where(bookings.c.id == booking_id)).one()
+    if booking.status == "cancelled":
+        return _view(booking, None)
+    if now >= session.ends_at:
+        raise Conflict("this session is over", code="session_over")
+    counts = (
+        {"confirmed_count": session.confirmed_count - 1}
+        if booking.status == "confirmed"
+        else {"waitlist_count": session.waitlist_count - 1}
+    )
+    conn.execute(sessions.update().where(sessions.c.id == session.id).values(**counts))
+    conn.execute(
+        bookings.update()
+        .where(bookings.c.id == booking_id)
+        .values(status="cancelled", waitlist_seq=None, updated_at=now)
+    )
+    conn.execute(
+        outbox_insert(
             "booking_cancelled",
             now,
             session_id=session.id,
             member_id=booking.member_id,
             booking_id=booking_id,
         )
-        promoted: list[str] = []
-        if booking.status == "confirmed":
-            promoted = await promote_waitlist(conn, session.id, now)
-        row = (await conn.execute(select(bookings).where(bookings.c.id == booking_id))).one()
+    )
+    promoted: list[str] = []
+    if booking.status == "confirmed":
+        promoted = promote_waitlist(conn, session.id, now)
+    row = conn.execute(select(bookings).where(bookings.c.id == booking_id)).one()
     return _view(row, None, tuple(promoted))
 
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Insert, Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dropin.errors import NotFound
@@ -31,28 +31,30 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-async def emit(
-    conn: AsyncConnection,
+def outbox_insert(
     kind: str,
     now: datetime,
     *,
     session_id: str | None = None,
     member_id: str | None = None,
     booking_id: str | None = None,
-) -> None:
-    """Record in the current transaction that a message is owed (the transactional outbox)."""
+) -> Insert:
+    """The statement recording that a message is owed; run it in the change's transaction."""
     assert kind in OUTBOX_KINDS, kind
-    await conn.execute(
-        outbox.insert().values(
-            kind=kind,
-            session_id=session_id,
-            member_id=member_id,
-            booking_id=booking_id,
-            status="pending",
-            attempts=0,
-            created_at=now,
-        )
+    return outbox.insert().values(
+        kind=kind,
+        session_id=session_id,
+        member_id=member_id,
+        booking_id=booking_id,
+        status="pending",
+        attempts=0,
+        created_at=now,
     )
+
+
+async def emit(conn: AsyncConnection, kind: str, now: datetime, **ids: str | None) -> None:
+    """Record in the current transaction that a message is owed (the transactional outbox)."""
+    await conn.execute(outbox_insert(kind, now, **ids))
 
 
 async def group_row(conn: AsyncConnection, group_id: str) -> Row[Any]:

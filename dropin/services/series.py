@@ -322,7 +322,7 @@ async def _replan(
                 sessions.update().where(sessions.c.id == s.id).values(capacity=capacity)
             )
             if capacity > s.capacity:
-                await promote_waitlist(conn, s.id, now)
+                await conn.run_sync(promote_waitlist, s.id, now)
 
 
 async def _tell_booked(conn: AsyncConnection, session_id: str, kind: str, now: datetime) -> None:

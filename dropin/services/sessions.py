@@ -187,7 +187,7 @@ async def update_session(
         if kind is not None:
             await _tell_everyone(conn, row, kind, now)
         if capacity > row.capacity or values.get("status") == "scheduled":
-            await promote_waitlist(conn, session_id, now)
+            await conn.run_sync(promote_waitlist, session_id, now)
         return await _load(conn, session_id)
 
 

@@ -63,12 +63,16 @@ async def _invariants(db: Database, session_id: str) -> tuple[int, int]:
             ).all()
         )
         seqs = (
-            await conn.execute(
-                select(bookings.c.waitlist_seq).where(
-                    bookings.c.session_id == session_id, bookings.c.status == "waitlisted"
+            (
+                await conn.execute(
+                    select(bookings.c.waitlist_seq).where(
+                        bookings.c.session_id == session_id, bookings.c.status == "waitlisted"
+                    )
                 )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     # The denormalized counts agree with the rows, and nobody shares a waitlist place.
     assert row.confirmed_count == counts.get("confirmed", 0)
     assert row.waitlist_count == counts.get("waitlisted", 0)
@@ -109,7 +113,9 @@ async def test_no_overbooking_across_processes(database_url: str) -> None:
                 confirmed = [r.json()["id"] for r in responses if r.json()["status"] == "confirmed"]
 
                 async def cancel(i: int, booking_id: str) -> httpx.Response:
-                    return await client.delete(f"{urls[i % len(urls)]}/api/v1/bookings/{booking_id}")
+                    return await client.delete(
+                        f"{urls[i % len(urls)]}/api/v1/bookings/{booking_id}"
+                    )
 
                 mixed = await asyncio.gather(
                     *(cancel(i, b) for i, b in enumerate(confirmed[:5])),
@@ -122,9 +128,7 @@ async def test_no_overbooking_across_processes(database_url: str) -> None:
                 assert len(promoted) == len(set(promoted)) == 5
         assert await _invariants(db, session_id) == (CAPACITY, REQUESTS - CAPACITY + 40 - 5)
         async with db.read() as conn:
-            owed = (
-                await conn.execute(select(func.count()).select_from(outbox))
-            ).scalar_one()
+            owed = (await conn.execute(select(func.count()).select_from(outbox))).scalar_one()
         # Every accepted change owes exactly one message: 240 bookings, 5 cancels, 5 promotions.
         assert owed == REQUESTS + 40 + 5 + 5
     finally:
