@@ -17,8 +17,6 @@ async def extend_horizon(ctx: dict[str, Any]) -> int:
     """Materialize every series' sessions up to the configured horizon; returns rows created."""
     db: Database = ctx["db"]
     settings: Settings = ctx["settings"]
-    created = await extend_horizons(
-        db, now=datetime.now(UTC), horizon_days=settings.horizon_days
-    )
+    created = await extend_horizons(db, now=datetime.now(UTC), horizon_days=settings.horizon_days)
     log.info("horizon extended: %d sessions created", created)
     return created
