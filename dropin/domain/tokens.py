@@ -84,3 +84,37 @@ def verify(secret: str, purpose: str, token: str, now: datetime) -> Claims:
 def hash_secret(value: str) -> str:
     """Hex SHA-256 of a high-entropy secret (API keys, feed tokens) for storage."""
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+# Member link tokens ---------------------------------------------------------------------------
+# Long-lived, per member: the private calendar feed and the "my drop-ins" page. Not stored: the
+# database keeps a random nonce per member and the token is the member id plus an HMAC over it,
+# so a database leak alone yields no usable link, and a new nonce revokes the old links.
+
+FEED = "feed"
+PAGE = "page"
+_MEMBER_MAC_BYTES = 18
+
+
+def member_token(secret: str, purpose: str, member_id: str, nonce: str) -> str:
+    """The ``purpose`` link token of a member (32-hex-character id) with link nonce ``nonce``."""
+    mac = _mac(secret, purpose, f"{member_id}:{nonce}")[:_MEMBER_MAC_BYTES]
+    return _b64(bytes.fromhex(member_id) + mac)
+
+
+def member_token_subject(token: str) -> str | None:
+    """The member id a member token claims to be for (not yet verified), or None."""
+    if not token or len(token) > 64:
+        return None
+    try:
+        raw = _unb64(token)
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) != 16 + _MEMBER_MAC_BYTES:
+        return None
+    return raw[:16].hex()
+
+
+def member_token_valid(secret: str, purpose: str, token: str, member_id: str, nonce: str) -> bool:
+    """Whether ``token`` is the current ``purpose`` token of ``member_id`` (constant time)."""
+    return hmac.compare_digest(token, member_token(secret, purpose, member_id, nonce))

@@ -24,6 +24,14 @@ from dropin.store.tables import bookings, members, sessions
 _earlier = bookings.alias("earlier")
 
 
+async def position_in_waitlist(db: Database, session_id: str, seq: int) -> int:
+    """1-based waitlist position of the booking with sequence ``seq``."""
+    async with db.read() as conn:
+        position = await _position(conn, session_id, seq)
+    assert position is not None
+    return position
+
+
 async def _position(conn: AsyncConnection, session_id: str, seq: int | None) -> int | None:
     if seq is None:
         return None
@@ -85,6 +93,7 @@ def _book(conn: Connection, session_id: str, member_id: str, now: datetime) -> B
             _earlier.c.id.label("earlier_id"),
             _earlier.c.status.label("earlier_status"),
             _earlier.c.created_at.label("earlier_created_at"),
+            _earlier.c.revision.label("earlier_revision"),
         )
         .outerjoin(
             _earlier,
@@ -125,12 +134,21 @@ def _book(conn: Connection, session_id: str, member_id: str, now: datetime) -> B
         booking_id, created_at = new_id(), now
         conn.execute(
             bookings.insert().values(
-                id=booking_id, session_id=session_id, member_id=member_id, created_at=now, **values
+                id=booking_id,
+                session_id=session_id,
+                member_id=member_id,
+                created_at=now,
+                revision=0,
+                **values,
             )
         )
     else:
         booking_id, created_at = found.earlier_id, found.earlier_created_at
-        conn.execute(bookings.update().where(bookings.c.id == booking_id).values(**values))
+        conn.execute(
+            bookings.update()
+            .where(bookings.c.id == booking_id)
+            .values(revision=found.earlier_revision + 1, **values)
+        )
     kind = "booking_confirmed" if status == "confirmed" else "booking_waitlisted"
     conn.execute(
         outbox_insert(kind, now, session_id=session_id, member_id=member_id, booking_id=booking_id)
@@ -169,7 +187,12 @@ def promote_waitlist(conn: Connection, session_id: str, now: datetime) -> list[s
     conn.execute(
         bookings.update()
         .where(bookings.c.id.in_(chosen))
-        .values(status="confirmed", waitlist_seq=None, updated_at=now)
+        .values(
+            status="confirmed",
+            waitlist_seq=None,
+            updated_at=now,
+            revision=bookings.c.revision + 1,
+        )
     )
     conn.execute(
         sessions.update()
@@ -222,7 +245,12 @@ def _cancel(conn: Connection, booking_id: str, now: datetime) -> BookingView:
     conn.execute(
         bookings.update()
         .where(bookings.c.id == booking_id)
-        .values(status="cancelled", waitlist_seq=None, updated_at=now)
+        .values(
+            status="cancelled",
+            waitlist_seq=None,
+            updated_at=now,
+            revision=booking.revision + 1,
+        )
     )
     conn.execute(
         outbox_insert(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dropin.domain import validate
 from dropin.domain.recurrence import RecurrenceError, zone
 from dropin.errors import Conflict, Invalid
-from dropin.services.common import group_row, new_id
+from dropin.services.common import group_row, member_row, new_id
 from dropin.services.views import GroupView, MemberView
 from dropin.store.db import Database
 from dropin.store.tables import groups, members
@@ -42,7 +43,9 @@ def member_view(row: Row[Any]) -> MemberView:
         email=row.email,
         role=row.role,
         discreet=row.discreet,
+        timezone=row.timezone,
         created_at=row.created_at,
+        link_nonce=row.link_nonce,
     )
 
 
@@ -92,6 +95,27 @@ def _timezone(value: str) -> str:
     return value
 
 
+async def update_group(
+    db: Database, group_id: str, changes: dict[str, Any], *, now: datetime
+) -> GroupView:
+    """Rename a group, or change its discreet / public / description settings."""
+    values: dict[str, Any] = {}
+    if "name" in changes:
+        values["name"] = _name(changes["name"])
+    if "description" in changes:
+        values["description"] = _description(changes["description"])
+    for flag in ("discreet", "public"):
+        if flag in changes:
+            values[flag] = bool(changes[flag])
+    async with db.write() as conn:
+        await group_row(conn, group_id)
+        if values:
+            await conn.execute(
+                groups.update().where(groups.c.id == group_id).values(updated_at=now, **values)
+            )
+        return group_view(await group_row(conn, group_id))
+
+
 async def get_group(db: Database, group_id: str) -> GroupView:
     async with db.read() as conn:
         return group_view(await group_row(conn, group_id))
@@ -111,6 +135,7 @@ class NewMember:
     email: str
     role: str = "parent"
     discreet: bool | None = None
+    timezone: str | None = None
 
 
 def check_member(new: NewMember) -> NewMember:
@@ -121,6 +146,7 @@ def check_member(new: NewMember) -> NewMember:
             email=validate.email(new.email),
             role=validate.role(new.role),
             discreet=new.discreet,
+            timezone=None if new.timezone is None else _timezone(new.timezone),
         )
     except ValueError as exc:
         raise Invalid(str(exc)) from None
@@ -146,7 +172,9 @@ async def add_members(
             email=m.email,
             role=m.role,
             discreet=m.discreet,
+            timezone=m.timezone,
             created_at=now,
+            link_nonce=secrets.token_hex(16),
         )
         for m in cleaned
     ]
@@ -187,6 +215,47 @@ async def list_members(db: Database, group_id: str) -> list[MemberView]:
             )
         ).all()
     return [member_view(r) for r in rows]
+
+
+async def get_member(db: Database, member_id: str) -> MemberView:
+    async with db.read() as conn:
+        return member_view(await member_row(conn, member_id))
+
+
+async def update_member(
+    db: Database, member_id: str, changes: dict[str, Any], *, now: datetime
+) -> MemberView:
+    """Change a member's display name, discreet preference or time zone (None: the group's)."""
+    values: dict[str, Any] = {}
+    try:
+        if "display_name" in changes:
+            values["display_name"] = validate.display_name(changes["display_name"])
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+    if "discreet" in changes:
+        values["discreet"] = changes["discreet"]
+    if "timezone" in changes:
+        tz = changes["timezone"]
+        values["timezone"] = None if tz is None else _timezone(tz)
+    async with db.write() as conn:
+        await member_row(conn, member_id)
+        if values:
+            await conn.execute(
+                members.update().where(members.c.id == member_id).values(updated_at=now, **values)
+            )
+        return member_view(await member_row(conn, member_id))
+
+
+async def renew_links(db: Database, member_id: str, *, now: datetime) -> MemberView:
+    """Give a member new feed and page links; the old ones stop working at once."""
+    async with db.write() as conn:
+        await member_row(conn, member_id)
+        await conn.execute(
+            members.update()
+            .where(members.c.id == member_id)
+            .values(link_nonce=secrets.token_hex(16), updated_at=now)
+        )
+        return member_view(await member_row(conn, member_id))
 
 
 def parse_members_csv(text: str) -> list[NewMember]:

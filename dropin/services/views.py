@@ -25,7 +25,10 @@ class MemberView:
     email: str
     role: str
     discreet: bool | None
+    timezone: str | None
     created_at: datetime
+    # Not for display: the feed and page tokens are derived from it (dropin.domain.tokens).
+    link_nonce: str
 
 
 @dataclass(frozen=True)

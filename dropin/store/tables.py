@@ -91,6 +91,11 @@ members = Table(
     Column("role", String(16), nullable=False),
     # None: follow the group's discreet setting; True/False: the member's own preference.
     Column("discreet", Boolean, nullable=True),
+    # None: the group's zone. Times in mail and on the member page are shown in this zone.
+    Column("timezone", String(64), nullable=True),
+    # Random; the member's feed and page tokens are HMACs over it (dropin/domain/tokens.py),
+    # so replacing it revokes both and the tokens themselves are never stored.
+    Column("link_nonce", String(32), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     UniqueConstraint("group_id", "email", name="uq_members_group_email"),
@@ -149,6 +154,9 @@ bookings = Table(
     Column("member_id", ID, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
     Column("status", String(16), nullable=False),
     Column("waitlist_seq", Integer, nullable=True),
+    # Rises with every status change, so calendar updates to this member always win
+    # (an entry's SEQUENCE is the session's sequence plus this).
+    Column("revision", Integer, nullable=False, default=0),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     # One booking row per member and session, re-used when a member books again.

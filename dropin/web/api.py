@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from dropin.errors import Invalid
 from dropin.services import bookings, groups, links, series, sessions
-from dropin.services.views import BookingView, SessionView
+from dropin.services.views import BookingView, GroupView, MemberView, SessionView
 from dropin.web import schemas
 from dropin.web.render import model_response, parse
 from dropin.web.state import app_state, require_organizer, utcnow
@@ -24,6 +24,24 @@ def _session_out(view: SessionView) -> schemas.SessionOut:
         **{k: getattr(view, k) for k in schemas.SessionOut.model_fields if k != "facilitators"},
         facilitators=schemas.FacilitatorsOut.model_validate({"lead": view.lead, "co": view.co}),
     )
+
+
+def _member_out(request: Request, view: MemberView) -> schemas.MemberOut:
+    links = app_state(request).links
+    return schemas.MemberOut.model_validate(
+        {
+            **{k: getattr(view, k) for k in schemas.MemberOut.model_fields if hasattr(view, k)},
+            "feed_url": links.feed(view.id, view.link_nonce),
+            "page_url": links.page(view.id, view.link_nonce),
+        }
+    )
+
+
+def _group_out(request: Request, view: GroupView) -> schemas.GroupOut:
+    out = schemas.GroupOut.model_validate(view)
+    if view.public:
+        out.feed_url = f"{app_state(request).settings.public_url}/feeds/groups/{view.id}.ics"
+    return out
 
 
 def _booking_out(view: BookingView) -> schemas.BookingOut:
@@ -57,19 +75,33 @@ async def create_group(request: Request) -> Response:
     await require_organizer(request)
     body = await parse(request, schemas.GroupIn)
     view = await groups.create_group(app_state(request).db, now=utcnow(), **body.model_dump())
-    return model_response(schemas.GroupOut.model_validate(view), 201)
+    return model_response(_group_out(request, view), 201)
 
 
 async def list_groups(request: Request) -> Response:
     await require_organizer(request)
     views = await groups.list_groups(app_state(request).db)
-    return _items(schemas.GroupOut, views)
+    return model_response(
+        schemas.ItemList[schemas.GroupOut](items=[_group_out(request, v) for v in views])
+    )
 
 
 async def get_group(request: Request) -> Response:
     await require_organizer(request)
     view = await groups.get_group(app_state(request).db, request.path_params["group_id"])
-    return model_response(schemas.GroupOut.model_validate(view))
+    return model_response(_group_out(request, view))
+
+
+async def update_group(request: Request) -> Response:
+    await require_organizer(request)
+    body = await parse(request, schemas.GroupPatch)
+    changes = body.model_dump(exclude_unset=True)
+    if any(v is None for v in changes.values()):
+        raise Invalid("fields cannot be null", code="invalid_fields")
+    view = await groups.update_group(
+        app_state(request).db, request.path_params["group_id"], changes, now=utcnow()
+    )
+    return model_response(_group_out(request, view))
 
 
 async def add_member(request: Request) -> Response:
@@ -81,13 +113,41 @@ async def add_member(request: Request) -> Response:
         [groups.NewMember(**body.model_dump())],
         now=utcnow(),
     )
-    return model_response(schemas.MemberOut.model_validate(view), 201)
+    return model_response(_member_out(request, view), 201)
 
 
 async def list_members(request: Request) -> Response:
     await require_organizer(request)
     views = await groups.list_members(app_state(request).db, request.path_params["group_id"])
-    return _items(schemas.MemberOut, views)
+    return model_response(
+        schemas.ItemList[schemas.MemberOut](items=[_member_out(request, v) for v in views])
+    )
+
+
+async def get_member(request: Request) -> Response:
+    await require_organizer(request)
+    view = await groups.get_member(app_state(request).db, request.path_params["member_id"])
+    return model_response(_member_out(request, view))
+
+
+async def update_member(request: Request) -> Response:
+    await require_organizer(request)
+    body = await parse(request, schemas.MemberPatch)
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("display_name", "") is None:
+        raise Invalid("display_name cannot be null", code="invalid_fields")
+    view = await groups.update_member(
+        app_state(request).db, request.path_params["member_id"], changes, now=utcnow()
+    )
+    return model_response(_member_out(request, view))
+
+
+async def renew_member_links(request: Request) -> Response:
+    await require_organizer(request)
+    view = await groups.renew_links(
+        app_state(request).db, request.path_params["member_id"], now=utcnow()
+    )
+    return model_response(_member_out(request, view))
 
 
 async def create_series(request: Request) -> Response:
@@ -215,8 +275,12 @@ routes = [
     Route("/groups", create_group, methods=["POST"]),
     Route("/groups", list_groups, methods=["GET"]),
     Route("/groups/{group_id}", get_group, methods=["GET"]),
+    Route("/groups/{group_id}", update_group, methods=["PATCH"]),
     Route("/groups/{group_id}/members", add_member, methods=["POST"]),
     Route("/groups/{group_id}/members", list_members, methods=["GET"]),
+    Route("/members/{member_id}", get_member, methods=["GET"]),
+    Route("/members/{member_id}", update_member, methods=["PATCH"]),
+    Route("/members/{member_id}/feed-token", renew_member_links, methods=["POST"]),
     Route("/groups/{group_id}/series", create_series, methods=["POST"]),
     Route("/groups/{group_id}/series", list_series, methods=["GET"]),
     Route("/groups/{group_id}/sessions", list_sessions, methods=["GET"]),

@@ -13,7 +13,7 @@ from starlette.routing import Mount, Route
 
 from dropin.config import Settings
 from dropin.store.db import Database
-from dropin.web import api, pages
+from dropin.web import api, feeds, member, pages
 from dropin.web.errors import EXCEPTION_HANDLERS
 from dropin.web.openapi import openapi_spec
 from dropin.web.render import json_response
@@ -51,6 +51,8 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
             Mount("/api/v1", routes=api.routes),
+            *feeds.routes,
+            *member.routes,
             *pages.routes,
         ],
         exception_handlers=EXCEPTION_HANDLERS,

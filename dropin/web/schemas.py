@@ -35,6 +35,20 @@ class MemberIn(_In):
     email: str = Field(min_length=3, max_length=254)
     role: Literal["parent", "facilitator"] = "parent"
     discreet: bool | None = Field(None, description="Override the group's discreet setting")
+    timezone: str | None = Field(None, max_length=64, description="Default: the group's zone")
+
+
+class MemberPatch(_In):
+    display_name: str | None = Field(None, min_length=1, max_length=40)
+    discreet: bool | None = Field(None, description="null: follow the group's setting")
+    timezone: str | None = Field(None, max_length=64, description="null: the group's zone")
+
+
+class GroupPatch(_In):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    discreet: bool | None = None
+    public: bool | None = None
+    description: str | None = Field(None, max_length=2000)
 
 
 class SeriesIn(_In):
@@ -90,6 +104,7 @@ class GroupOut(_Out):
     public: bool
     description: str
     created_at: datetime
+    feed_url: str | None = Field(None, description="The group calendar, for public groups")
 
 
 class MemberOut(_Out):
@@ -99,7 +114,10 @@ class MemberOut(_Out):
     email: str
     role: str
     discreet: bool | None
+    timezone: str | None
     created_at: datetime
+    feed_url: str = Field(description="The member's private calendar feed (personal)")
+    page_url: str = Field(description="The member's 'my drop-ins' page (personal)")
 
 
 class SeriesOut(_Out):

@@ -12,6 +12,7 @@ from dropin.config import Settings
 from dropin.domain.tokens import hash_secret
 from dropin.errors import Unauthorized
 from dropin.services import keys
+from dropin.services.feeds import FeedCache, LinkMaker
 from dropin.store.db import Database
 
 KEY_CACHE_SECONDS = 10.0
@@ -45,6 +46,11 @@ class AppState:
     settings: Settings
     db: Database
     key_cache: KeyCache = field(default_factory=KeyCache)
+    feed_cache: FeedCache = field(default_factory=FeedCache)
+
+    @property
+    def links(self) -> LinkMaker:
+        return LinkMaker(self.settings.secret_key, self.settings.public_url)
 
 
 def app_state(conn: HTTPConnection) -> AppState:

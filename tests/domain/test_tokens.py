@@ -50,3 +50,30 @@ def test_purpose_and_secret_are_bound() -> None:
         verify(SECRET, "rsvp", token, NOW)
     with pytest.raises(TokenError):
         verify("t" * 48, "join", token, NOW)
+
+
+MEMBER = "0123456789abcdef0123456789abcdef"
+
+
+def test_member_tokens() -> None:
+    from dropin.domain.tokens import (
+        FEED,
+        PAGE,
+        member_token,
+        member_token_subject,
+        member_token_valid,
+    )
+
+    feed = member_token(SECRET, FEED, MEMBER, "n1")
+    page = member_token(SECRET, PAGE, MEMBER, "n1")
+    assert feed != page and len(feed) == 46
+    assert member_token_subject(feed) == MEMBER
+    assert member_token_valid(SECRET, FEED, feed, MEMBER, "n1")
+    # A feed token never opens the page, a new nonce revokes, another secret never matches.
+    assert not member_token_valid(SECRET, PAGE, feed, MEMBER, "n1")
+    assert not member_token_valid(SECRET, FEED, feed, MEMBER, "n2")
+    assert not member_token_valid("t" * 48, FEED, feed, MEMBER, "n1")
+    for junk in ("", "abc", "!" * 46, "A" * 200, feed[:-1]):
+        assert member_token_subject(junk) is None or not member_token_valid(
+            SECRET, FEED, junk, MEMBER, "n1"
+        )
