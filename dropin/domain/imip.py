@@ -25,7 +25,7 @@ from typing import cast
 
 from icalendar import Calendar
 
-__all__ = ["INVITE_FILENAME", "build_imip", "calendar_method"]
+__all__ = ["INVITE_FILENAME", "build_imip", "build_notice", "calendar_method"]
 
 INVITE_FILENAME = "invite.ics"
 
@@ -63,24 +63,8 @@ def build_imip(
     found = calendar_method(calendar)
     if found is None or found != method.upper():
         raise ValueError(f"method {method!r} does not match the calendar's METHOD {found!r}")
-    message_id = message_id.strip().strip("<>")
-    if not message_id or "@" not in message_id or any(c in message_id for c in "<> \r\n"):
-        raise ValueError(f"not a Message-ID: {message_id!r}")
-    if date is not None and date.utcoffset() is None:
-        raise ValueError("date must be an aware datetime")
-
-    msg = EmailMessage(policy=_POLICY)
-    msg["From"] = sender
-    msg["To"] = recipient
-    if reply_to is not None:
-        msg["Reply-To"] = reply_to
-    msg["Subject"] = subject
-    if date is not None:
-        msg["Date"] = format_datetime(date)
-    msg["Message-ID"] = f"<{message_id}>"
-    msg["MIME-Version"] = "1.0"
-    # RFC 3834: keeps vacation responders quiet; calendar replies (iTIP REPLY) still flow.
-    msg["Auto-Submitted"] = "auto-generated"
+    message_id = _message_id(message_id)
+    msg = _headed(subject, sender, recipient, message_id, date, reply_to)
 
     alternative = MIMEPart(policy=_POLICY)
     alternative.make_alternative()
@@ -115,6 +99,59 @@ def build_imip(
     # MIME-Version header on every part).
     msg.attach(cast(EmailMessage, alternative))
     msg.attach(cast(EmailMessage, attachment))
+    return msg
+
+
+def build_notice(
+    *,
+    subject: str,
+    sender: str | Address,
+    recipient: str | Address,
+    text: str,
+    html: str,
+    message_id: str,
+    date: datetime | None = None,
+    reply_to: str | Address | None = None,
+) -> EmailMessage:
+    """A plain notice (waitlist place, reminder): ``multipart/alternative`` text and HTML."""
+    message_id = _message_id(message_id)
+    msg = _headed(subject, sender, recipient, message_id, date, reply_to)
+    msg.make_alternative()
+    msg.set_boundary(_boundary(message_id, "alt"))
+    msg.attach(cast(EmailMessage, _text_part(text, "plain")))
+    msg.attach(cast(EmailMessage, _text_part(html, "html")))
+    return msg
+
+
+def _message_id(value: str) -> str:
+    message_id = value.strip().strip("<>")
+    if not message_id or "@" not in message_id or any(c in message_id for c in "<> \r\n"):
+        raise ValueError(f"not a Message-ID: {message_id!r}")
+    return message_id
+
+
+def _headed(
+    subject: str,
+    sender: str | Address,
+    recipient: str | Address,
+    message_id: str,
+    date: datetime | None,
+    reply_to: str | Address | None,
+) -> EmailMessage:
+    if date is not None and date.utcoffset() is None:
+        raise ValueError("date must be an aware datetime")
+    msg = EmailMessage(policy=_POLICY)
+    msg["From"] = sender
+    msg["To"] = recipient
+    if reply_to is not None:
+        msg["Reply-To"] = reply_to
+    msg["Subject"] = subject
+    if date is not None:
+        msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = f"<{message_id}>"
+    msg["MIME-Version"] = "1.0"
+    # RFC 3834: keeps vacation responders quiet; calendar replies (iTIP REPLY) still flow.
+    msg["Auto-Submitted"] = "auto-generated"
     return msg
 
 
