@@ -10,9 +10,8 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
 from collections.abc import Callable, Coroutine
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -26,9 +25,10 @@ from dropin.store.migrate import upgrade
 R = TypeVar("R")
 
 
-def _settings(dev: bool = False) -> Settings:
+def _settings(*, organizer: bool = False) -> Settings:
+    # Organizer commands run beside `dropin dev` may use the secret it keeps in .dropin/.
     try:
-        return Settings.from_env(dev=dev)
+        return Settings.from_env(reuse_dev_secret=organizer)
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
 
@@ -42,7 +42,7 @@ def with_db(fn: Callable[..., Coroutine[Any, Any, R]]) -> Callable[..., R]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> R:
-        settings = _settings(dev=os.environ.get("DROPIN_DEV") == "1")
+        settings = _settings(organizer=True)
 
         async def run() -> R:
             db = Database(settings.database_url)
@@ -83,10 +83,10 @@ def dev(host: str, port: int, no_demo: bool) -> None:
     """
     from dropin.devredis import RedisUnavailable, redis_url_or_private
 
-    env = dict(os.environ)
-    env.setdefault("DROPIN_PUBLIC_URL", f"http://{_url_host(host)}:{port}")
     try:
-        settings = Settings.from_env(env, dev=True)
+        settings = Settings.from_env(
+            dev=True, default_public_url=f"http://{_url_host(host)}:{port}"
+        )
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
     _logging(settings.log_level)
@@ -220,7 +220,7 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Apply migrations to DROPIN_DATABASE_URL."""
-    settings = _settings(dev=os.environ.get("DROPIN_DEV") == "1")
+    settings = _settings(organizer=True)
     upgrade(settings.database_url, revision)
     click.echo(f"database at {revision}")
 
@@ -353,7 +353,7 @@ async def members_list(db: Database, settings: Settings, group_id: str) -> None:
 
 @main.group()
 def series() -> None:
-    """Create, edit and list recurring series."""
+    """Create and list recurring series (edit them with PATCH /api/v1/series/{id})."""
 
 
 @series.command("create")
@@ -430,9 +430,10 @@ async def sessions_list(
     """Upcoming sessions of GROUP_ID, in the group's time zone, with bookings."""
     from dropin.services import sessions as svc
 
-    today = date.today()
+    now = _now()
+    # From today in the group's own zone (the service's default start).
     found = await svc.list_sessions(
-        db, group_id, start=today, end=today + timedelta(days=days), now=_now()
+        db, group_id, start=None, end=now + timedelta(days=days), now=now
     )
     if not found:
         click.echo("no sessions in that window")

@@ -43,11 +43,19 @@ class Settings:
     log_level: str = "INFO"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, dev: bool = False) -> Settings:
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        dev: bool = False,
+        reuse_dev_secret: bool = False,
+        default_public_url: str = DEFAULT_PUBLIC_URL,
+    ) -> Settings:
         """Build settings from ``env`` (default ``os.environ``).
 
         In dev mode a missing ``DROPIN_SECRET_KEY`` is generated once and kept in
-        ``<data_dir>/secret_key`` so links stay valid across restarts.
+        ``<data_dir>/secret_key`` so links stay valid across restarts. ``reuse_dev_secret``
+        (the organizer CLI) uses that kept key if there is one, but never makes one.
         """
         env = os.environ if env is None else env
 
@@ -59,7 +67,7 @@ class Settings:
         settings = cls(
             database_url=_database_url(get("DATABASE_URL") or DEFAULT_DATABASE_URL),
             redis_url=_redis_url(get("REDIS_URL")),
-            public_url=_public_url(get("PUBLIC_URL") or DEFAULT_PUBLIC_URL),
+            public_url=_public_url(get("PUBLIC_URL") or default_public_url),
             smtp_url=_smtp_url(get("SMTP_URL")),
             mail_from=_mail_from(get("MAIL_FROM") or cls.mail_from),
             data_dir=data_dir,
@@ -70,6 +78,9 @@ class Settings:
             log_level=_log_level(get("LOG_LEVEL") or "INFO"),
         )
         secret = get("SECRET_KEY")
+        kept = data_dir / "secret_key"
+        if secret is None and reuse_dev_secret and kept.exists():
+            secret = kept.read_text().strip()
         if secret is None:
             if not dev:
                 raise SettingsError(

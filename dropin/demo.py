@@ -66,11 +66,12 @@ async def ensure_demo(db: Database, settings: Settings, *, now: datetime) -> Dem
         people = await groups.add_members(
             db, group.id, [groups.NewMember(n, e, r) for n, e, r in DEMO_PEOPLE], now=now
         )
-        group_id = group.id
     else:
-        group_id = row.id
-        people = await groups.list_members(db, group_id)
-    tz = ZoneInfo(settings.default_timezone)
+        group = await groups.get_group(db, row.id)
+        people = await groups.list_members(db, group.id)
+    group_id = group.id
+    # The group's own zone: it may differ from today's default if that was changed since.
+    tz = ZoneInfo(group.timezone)
     local_now = now.astimezone(tz).replace(tzinfo=None, second=0, microsecond=0)
     made = await series.create_series(
         db,

@@ -155,3 +155,18 @@ def test_dropin_dev_runs_everything_and_stops_cleanly(tmp_path: Path) -> None:
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", int(redis_port.group(1))), timeout=1)
     assert proc.returncode == 0
+
+
+def test_organizer_commands_reuse_the_dev_secret(sqlite_url: str, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "secret_key").write_text("d" * 48)
+    runner = CliRunner(
+        env={
+            "DROPIN_DATABASE_URL": sqlite_url,
+            "DROPIN_DATA_DIR": str(data),
+            "DROPIN_SECRET_KEY": "",
+        }
+    )
+    result = runner.invoke(main, ["groups", "list"])
+    assert result.exit_code == 0, result.output

@@ -62,8 +62,3 @@ def to_promote(capacity: int, confirmed: int, waiting: Sequence[Waiting]) -> lis
     if free == 0:
         return []
     return [w.booking_id for w in sorted(waiting, key=lambda w: w.seq)[:free]]
-
-
-def waitlist_position(seq: int, waiting_seqs: Sequence[int]) -> int:
-    """1-based position of the booking with ``seq`` among the waitlisted ``waiting_seqs``."""
-    return 1 + sum(1 for other in waiting_seqs if other < seq)

@@ -41,6 +41,8 @@ ALLOWED_PARTS = frozenset(
 )
 # A horizon never needs more sessions than this; it also bounds work on hostile rules.
 MAX_OCCURRENCES = 2000
+# Latest year a look-ahead starts in: leaves room for a 5-year window before 9999.
+_PROBE_YEAR = 9993
 _PART = re.compile(r"^[A-Z]+=[A-Za-z0-9,+\-:]+$")
 
 
@@ -77,7 +79,8 @@ def zone(name: str) -> ZoneInfo:
         raise RecurrenceError(f"unknown time zone {name!r}")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    # OSError: a name that is a folder of the zone database, such as "Europe".
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise RecurrenceError(f"unknown time zone {name!r}") from exc
 
 
@@ -110,6 +113,26 @@ def normalize_rrule(value: str) -> str:
         raise RecurrenceError(f"FREQ={freq} is not supported; use DAILY, WEEKLY, MONTHLY or YEARLY")
     if "COUNT" in parts and "UNTIL" in parts:
         raise RecurrenceError("rrule cannot have both COUNT and UNTIL")
+    for key in ("INTERVAL", "COUNT"):
+        if key in parts and not (parts[key].isdigit() and 1 <= int(parts[key]) <= 1000):
+            raise RecurrenceError(f"{key} must be a whole number from 1 to 1000")
+    for key, low, high in (
+        ("BYMONTHDAY", 1, 31),
+        ("BYYEARDAY", 1, 366),
+        ("BYWEEKNO", 1, 53),
+        ("BYSETPOS", 1, 366),
+        ("BYMONTH", 1, 12),
+    ):
+        for item in parts.get(key, "").split(",") if key in parts else ():
+            number = item.lstrip("+-")
+            if (
+                not number.isdigit()
+                or not low <= int(number) <= high
+                or (key == "BYMONTH" and item != number)
+            ):
+                raise RecurrenceError(
+                    f"{key} values must be {'' if key == 'BYMONTH' else '±'}{low}..{high}"
+                )
     canonical = ";".join(f"{k}={parts[k]}" for k in sorted(parts, key=_part_order))
     # Let dateutil judge the values (BYDAY=9XX and the like).
     _build(canonical, datetime(2000, 1, 1, 12, 0), ZoneInfo("UTC"))
@@ -203,23 +226,37 @@ def occurrences(rule: SeriesRule, start: datetime, end: datetime) -> list[Occurr
 
 
 def _iter_between(built: _rrule.rrule, lo: datetime, hi: datetime) -> Iterator[datetime]:
-    after = built.after(lo, inc=True)
-    if after is None:
-        return
-    for value in built.xafter(after, count=MAX_OCCURRENCES + 2, inc=True):
+    # Series rules have passed first_occurrence(), so they match at least once every few
+    # years and this walk reaches ``hi`` quickly.
+    for value in built:
         if value >= hi:
             return
-        yield value
+        if value >= lo:
+            yield value
 
 
 def first_occurrence(rule: SeriesRule, *, within_days: int = 5 * 366) -> datetime | None:
-    """The first occurrence's local start within ``within_days`` of the first start, or None."""
+    """The first occurrence's local start within ``within_days`` of the first start, or None.
+
+    Bounded in time even for rules that never match (31 February): dateutil would step
+    through every day up to the year 9999 looking for one, so the search runs on a copy of
+    the rule moved forward by whole 400-year Gregorian cycles (which keep every weekday, leap
+    day and interval phase in place) to just before 9999, where that walk is short.
+    """
     tz = zone(rule.timezone)
     built = _build(normalize_rrule(rule.rrule), rule.first_start, tz)
-    value: datetime | None = built.after(rule.first_start, inc=True)
-    if value is None or value - rule.first_start > timedelta(days=within_days):
+    start = rule.first_start
+    cycles = max(0, (_PROBE_YEAR - start.year) // 400)
+    shifted = start.replace(year=start.year + 400 * cycles)
+    probe = built.replace(dtstart=shifted, count=None, until=None)
+    value: datetime | None = next(iter(probe), None)
+    if value is None or value - shifted > timedelta(days=within_days):
         return None
-    return value
+    first = value.replace(year=value.year - 400 * cycles)
+    until = getattr(built, "_until", None)
+    if until is not None and first > until:
+        return None
+    return first
 
 
 def local_day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:

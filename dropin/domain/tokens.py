@@ -42,7 +42,9 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    # validate=True: characters outside the alphabet are an error, not silently skipped, so
+    # exactly one string verifies as a given token.
+    return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
 
 
 def _mac(secret: str, purpose: str, body: str) -> bytes:

@@ -6,9 +6,9 @@ import re
 import unicodedata
 
 ROLES = ("parent", "facilitator")
-_EMAIL = re.compile(
-    r"^[^@\s<>(),;:\"\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*$"
-)
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
+# Local part: anything printable but separators; domain: dot-separated DNS labels.
+_EMAIL = re.compile(rf"^[^@\s<>(),;:\"\[\]\x00-\x1f\x7f]+@{_LABEL}(?:\.{_LABEL})*$")
 
 
 def text(value: str, *, field: str, max_len: int, min_len: int = 1) -> str:
@@ -27,12 +27,21 @@ def display_name(value: str) -> str:
 
 
 def email(value: str) -> str:
-    """A plausible email address, lower-cased in its domain part."""
+    """A plausible email address, lower-cased (so Ann@x and ann@x are one member)."""
     cleaned = value.strip()
     if len(cleaned) > 254 or not _EMAIL.match(cleaned):
         raise ValueError("email is not a valid address")
-    local, _, domain = cleaned.rpartition("@")
-    return f"{local}@{domain.lower()}"
+    return cleaned.lower()
+
+
+def long_text(value: str, *, field: str, max_len: int) -> str:
+    """Trimmed multi-line text (newlines and tabs allowed, other control characters not)."""
+    cleaned = value.strip()
+    if len(cleaned) > max_len:
+        raise ValueError(f"{field} must be at most {max_len} characters")
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in cleaned):
+        raise ValueError(f"{field} must not contain control characters")
+    return cleaned
 
 
 def role(value: str) -> str:

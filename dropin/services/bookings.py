@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Row, func, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dropin.domain.booking import BookingRefused, Seats, Waiting, decide, to_promote
@@ -20,8 +21,6 @@ from dropin.services.common import new_id, outbox_insert
 from dropin.services.views import BookingView
 from dropin.store.db import Database
 from dropin.store.tables import bookings, members, sessions
-
-_earlier = bookings.alias("earlier")
 
 
 async def position_in_waitlist(db: Database, session_id: str, seq: int) -> int:
@@ -73,8 +72,9 @@ async def book_seat(db: Database, session_id: str, member_id: str, *, now: datet
 
 
 def _book(conn: Connection, session_id: str, member_id: str, now: datetime) -> BookingView:
-    # One round trip for everything the decision needs: the (locked) session, the member's
-    # group and any earlier booking.
+    # Lock the session first, in a statement of its own: on PostgreSQL a transaction that
+    # waited for the lock must read the member's earlier booking *after* getting it (a join
+    # in the locking statement would show the row as it was before the wait).
     found = conn.execute(
         select(
             sessions.c.group_id,
@@ -90,14 +90,6 @@ def _book(conn: Connection, session_id: str, member_id: str, now: datetime) -> B
             .where(members.c.id == member_id)
             .scalar_subquery()
             .label("member_group"),
-            _earlier.c.id.label("earlier_id"),
-            _earlier.c.status.label("earlier_status"),
-            _earlier.c.created_at.label("earlier_created_at"),
-            _earlier.c.revision.label("earlier_revision"),
-        )
-        .outerjoin(
-            _earlier,
-            (_earlier.c.session_id == sessions.c.id) & (_earlier.c.member_id == member_id),
         )
         .where(sessions.c.id == session_id)
         .with_for_update(of=sessions)
@@ -108,11 +100,13 @@ def _book(conn: Connection, session_id: str, member_id: str, now: datetime) -> B
         raise NotFound("no such member in this session's group", code="member_not_found")
     if member_id in (found.lead_member_id, found.co_member_id):
         raise Conflict("this member facilitates this session", code="facilitating")
-    if found.earlier_id is not None and found.earlier_status != "cancelled":
-        raise Conflict(
-            {"message": "this member already has a booking", "booking_id": found.earlier_id},
-            code="already_booked",
+    earlier = conn.execute(
+        select(bookings.c.id, bookings.c.status, bookings.c.created_at, bookings.c.revision).where(
+            bookings.c.session_id == session_id, bookings.c.member_id == member_id
         )
+    ).first()
+    if earlier is not None and earlier.status != "cancelled":
+        raise _already_booked(earlier.id)
     seats = Seats(found.status, found.ends_at, found.capacity, found.confirmed_count)
     try:
         status = decide(seats, now)
@@ -130,25 +124,33 @@ def _book(conn: Connection, session_id: str, member_id: str, now: datetime) -> B
         counts = {"waitlist_count": position, "next_waitlist_seq": seq + 1}
     conn.execute(sessions.update().where(sessions.c.id == session_id).values(**counts))
     values = {"status": status, "waitlist_seq": seq, "updated_at": now}
-    if found.earlier_id is None:
+    if earlier is None:
         booking_id, created_at = new_id(), now
-        conn.execute(
-            bookings.insert().values(
-                id=booking_id,
-                session_id=session_id,
-                member_id=member_id,
-                created_at=now,
-                revision=0,
-                **values,
-            )
-        )
+        try:
+            # A savepoint keeps the transaction usable if the unique key fires (PostgreSQL).
+            with conn.begin_nested():
+                conn.execute(
+                    bookings.insert().values(
+                        id=booking_id,
+                        session_id=session_id,
+                        member_id=member_id,
+                        created_at=now,
+                        revision=0,
+                        **values,
+                    )
+                )
+        except IntegrityError:
+            # Only reachable if the session lock was bypassed; never a 500, never two rows.
+            raise _already_booked(None) from None
     else:
-        booking_id, created_at = found.earlier_id, found.earlier_created_at
-        conn.execute(
+        booking_id, created_at = earlier.id, earlier.created_at
+        updated = conn.execute(
             bookings.update()
-            .where(bookings.c.id == booking_id)
-            .values(revision=found.earlier_revision + 1, **values)
+            .where(bookings.c.id == booking_id, bookings.c.status == "cancelled")
+            .values(revision=earlier.revision + 1, **values)
         )
+        if updated.rowcount != 1:
+            raise _already_booked(booking_id)
     kind = "booking_confirmed" if status == "confirmed" else "booking_waitlisted"
     conn.execute(
         outbox_insert(kind, now, session_id=session_id, member_id=member_id, booking_id=booking_id)
@@ -161,6 +163,13 @@ def _book(conn: Connection, session_id: str, member_id: str, now: datetime) -> B
         waitlist_position=position,
         created_at=created_at,
         updated_at=now,
+    )
+
+
+def _already_booked(booking_id: str | None) -> Conflict:
+    return Conflict(
+        {"message": "this member already has a booking", "booking_id": booking_id},
+        code="already_booked",
     )
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import Insert, Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dropin.errors import NotFound
-from dropin.store.tables import groups, members, outbox, sessions
+from dropin.store.tables import bookings, groups, members, outbox, sessions
 
 # Everything a member can be told about; the workers turn each kind into a message.
 OUTBOX_KINDS = frozenset(
@@ -55,6 +55,21 @@ def outbox_insert(
 async def emit(conn: AsyncConnection, kind: str, now: datetime, **ids: str | None) -> None:
     """Record in the current transaction that a message is owed (the transactional outbox)."""
     await conn.execute(outbox_insert(kind, now, **ids))
+
+
+async def notify_session(conn: AsyncConnection, row: Row[Any], kind: str, now: datetime) -> None:
+    """Owe ``kind`` to everyone in session ``row``: active bookings and its facilitators."""
+    booked = (
+        await conn.execute(
+            select(bookings.c.id, bookings.c.member_id).where(
+                bookings.c.session_id == row.id, bookings.c.status != "cancelled"
+            )
+        )
+    ).all()
+    for b in booked:
+        await emit(conn, kind, now, session_id=row.id, member_id=b.member_id, booking_id=b.id)
+    for facilitator in sorted({row.lead_member_id, row.co_member_id} - {None}):
+        await emit(conn, kind, now, session_id=row.id, member_id=facilitator)
 
 
 async def group_row(conn: AsyncConnection, group_id: str) -> Row[Any]:

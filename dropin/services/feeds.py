@@ -21,7 +21,7 @@ from dropin.domain import tokens
 from dropin.domain.entries import Seat, SessionFacts, entry
 from dropin.domain.ical import build_feed
 from dropin.errors import NotFound
-from dropin.services.links import JOIN
+from dropin.services.links import join_url
 from dropin.store.db import Database
 from dropin.store.tables import bookings, groups, members, series, sessions
 
@@ -39,8 +39,7 @@ class LinkMaker:
     public_url: str
 
     def join(self, session_id: str, member_id: str, ends_at: datetime) -> str:
-        token = tokens.sign(self.secret, JOIN, {"s": session_id, "m": member_id}, ends_at)
-        return f"{self.public_url}/j/{token}"
+        return join_url(self.secret, self.public_url, session_id, member_id, ends_at)
 
     def feed(self, member_id: str, nonce: str) -> str:
         token = tokens.member_token(self.secret, tokens.FEED, member_id, nonce)

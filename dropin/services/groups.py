@@ -82,9 +82,10 @@ def _name(value: str) -> str:
 
 
 def _description(value: str) -> str:
-    if len(value) > 2000:
-        raise Invalid("description must be at most 2000 characters")
-    return value.strip()
+    try:
+        return validate.long_text(value, field="description", max_len=2000)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
 
 
 def _timezone(value: str) -> str:
@@ -191,7 +192,12 @@ async def add_members(
                 await conn.execute(
                     members.insert(), [{**asdict(v), "updated_at": now} for v in views]
                 )
-            except IntegrityError:
+            except IntegrityError as exc:
+                # Only the (group, email) key means "exists"; anything else is a real fault.
+                if "uq_members_group_email" not in str(exc.orig) and "members.email" not in str(
+                    exc.orig
+                ):
+                    raise
                 raise Conflict(
                     "a member with this email already exists", code="member_exists"
                 ) from None

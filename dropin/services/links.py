@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -15,6 +15,10 @@ from dropin.store.db import Database
 from dropin.store.tables import bookings
 
 JOIN = "join"
+# The token outlives the session on purpose: a session may be moved later after the link was
+# mailed. Whether it still lets anyone in is decided from the database when it is used
+# (:func:`admit`): the session not ended, not cancelled, the member still booked or leading.
+TOKEN_LIFETIME = timedelta(days=400)
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,44 @@ async def issue_join_link(
         raise Forbidden(
             "this member is neither booked on nor facilitating this session", code="not_booked"
         )
-    token = tokens.sign(secret, JOIN, {"s": session_id, "m": member_id}, session.ends_at)
-    return JoinLink(url=f"{public_url}/j/{token}", expires_at=session.ends_at, role=role)
+    return JoinLink(
+        url=join_url(secret, public_url, session_id, member_id, session.ends_at),
+        expires_at=session.ends_at,
+        role=role,
+    )
+
+
+def join_url(
+    secret: str, public_url: str, session_id: str, member_id: str, ends_at: datetime
+) -> str:
+    """The member's personal join URL for a session (see :data:`TOKEN_LIFETIME`)."""
+    token = tokens.sign(secret, JOIN, {"s": session_id, "m": member_id}, ends_at + TOKEN_LIFETIME)
+    return f"{public_url}/j/{token}"
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A join link checked against the database: who, where, in which role."""
+
+    session_id: str
+    member_id: str
+    role: str
+
+
+async def admit(db: Database, secret: str, token: str, now: datetime) -> Admission:
+    """Check a join link now: Gone if the session ended or was cancelled, Forbidden if the
+    member no longer has a place, NotFound if the link is not genuine."""
+    claim = read_join_token(secret, token, now)
+    async with db.read() as conn:
+        session = await session_row(conn, claim.session_id)
+    if session.status == "cancelled":
+        raise Gone("this drop-in has been cancelled", code="session_cancelled")
+    if now >= session.ends_at:
+        raise Gone("this drop-in has ended", code="session_over")
+    role = await member_role(db, claim.session_id, claim.member_id)
+    if role is None:
+        raise Forbidden("you no longer have a place in this drop-in", code="not_booked")
+    return Admission(claim.session_id, claim.member_id, role)
 
 
 def read_join_token(secret: str, token: str, now: datetime) -> JoinClaim:

@@ -5,29 +5,39 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dropin.domain import validate
 from dropin.domain.recurrence import (
+    MAX_OCCURRENCES,
     Occurrence,
     RecurrenceError,
     SeriesRule,
     first_occurrence,
     normalize_rrule,
     occurrences,
+    resolve_local,
 )
-from dropin.domain.schedule import Existing, new_occurrences, occurrence_key, replan
+from dropin.domain.schedule import (
+    Existing,
+    new_occurrences,
+    occurrence_key,
+    replan,
+    tolerance,
+)
 from dropin.errors import Invalid, NotFound
 from dropin.services.bookings import promote_waitlist
-from dropin.services.common import emit, group_row, new_id
+from dropin.services.common import group_row, new_id, notify_session
 from dropin.services.views import SeriesView
 from dropin.store.db import Database
-from dropin.store.tables import bookings, series, sessions
+from dropin.store.tables import series, sessions
 
 MAX_CAPACITY = 500
 MAX_DURATION_MINUTES = 24 * 60
+FIRST_START_YEARS = 10
 
 
 @dataclass(frozen=True)
@@ -41,8 +51,11 @@ class SeriesInput:
     capacity: int
 
 
-def check_series(value: SeriesInput, timezone: str) -> SeriesInput:
-    """``value`` with a canonical RRULE, or :class:`Invalid` saying what is wrong."""
+def check_series(value: SeriesInput, timezone: str, *, now: datetime) -> SeriesInput:
+    """``value`` with a canonical RRULE, or :class:`Invalid` saying what is wrong.
+
+    ``first_start`` must lie within :data:`FIRST_START_YEARS` of ``now``.
+    """
     try:
         title = validate.text(value.title, field="title", max_len=200)
     except ValueError as exc:
@@ -50,6 +63,13 @@ def check_series(value: SeriesInput, timezone: str) -> SeriesInput:
     if value.first_start.tzinfo is not None:
         raise Invalid(
             "first_start is local wall-clock time in the group's zone: give it without an offset",
+            code="invalid_first_start",
+        )
+    span = timedelta(days=366 * FIRST_START_YEARS)
+    local_now = now.replace(tzinfo=None)
+    if not local_now - span <= value.first_start <= local_now + span:
+        raise Invalid(
+            f"first_start must be within {FIRST_START_YEARS} years of today",
             code="invalid_first_start",
         )
     if not 1 <= value.duration_minutes <= MAX_DURATION_MINUTES:
@@ -73,7 +93,7 @@ def check_series(value: SeriesInput, timezone: str) -> SeriesInput:
     return SeriesInput(title, rrule, rule.first_start, value.duration_minutes, value.capacity)
 
 
-def _rule(row: Row[Any], timezone: str) -> SeriesRule:
+def _rule(row: Row[Any] | SeriesInput, timezone: str) -> SeriesRule:
     return SeriesRule(row.rrule, row.first_start, timedelta(minutes=row.duration_minutes), timezone)
 
 
@@ -96,11 +116,17 @@ async def create_series(
     db: Database, group_id: str, value: SeriesInput, *, now: datetime, horizon_days: int
 ) -> SeriesView:
     """Create a series and materialize its sessions from now to the horizon."""
-    async with db.write() as conn:
+    async with db.read() as conn:
         group = await group_row(conn, group_id)
-        checked = check_series(value, group.timezone)
-        horizon = now + timedelta(days=horizon_days)
-        series_id = new_id()
+    # Rule work happens before the write lock is taken (it is bounded, but not free).
+    checked = check_series(value, group.timezone, now=now)
+    rule = _rule(checked, group.timezone)
+    horizon = now + timedelta(days=horizon_days)
+    # A session already under way still counts: start the window one duration back.
+    found = occurrences(rule, now - rule.duration, horizon)
+    series_id = new_id()
+    async with db.write() as conn:
+        await group_row(conn, group_id)
         await conn.execute(
             series.insert().values(
                 id=series_id,
@@ -110,22 +136,21 @@ async def create_series(
                 first_start=checked.first_start,
                 duration_minutes=checked.duration_minutes,
                 capacity=checked.capacity,
-                materialized_until=horizon,
+                materialized_until=_covered(found, horizon),
                 created_at=now,
                 updated_at=now,
             )
         )
-        rule = SeriesRule(
-            checked.rrule,
-            checked.first_start,
-            timedelta(minutes=checked.duration_minutes),
-            group.timezone,
-        )
-        # A session already under way still counts: start the window one duration back.
-        found = occurrences(rule, now - rule.duration, horizon)
         await _insert_sessions(conn, group_id, series_id, found, checked.capacity, now)
         row = (await conn.execute(select(series).where(series.c.id == series_id))).one()
     return series_view(row, group.timezone, created=len(found))
+
+
+def _covered(found: list[Occurrence], horizon: datetime) -> datetime:
+    """How far the rows now reach: the horizon, or the last row if the cap was hit."""
+    if len(found) >= MAX_OCCURRENCES:
+        return found[-1].starts_at
+    return horizon
 
 
 async def _insert_sessions(
@@ -163,10 +188,9 @@ async def _insert_sessions(
     )
 
 
-async def _series_row(conn: AsyncConnection, series_id: str) -> Row[Any]:
-    row = (
-        await conn.execute(select(series).where(series.c.id == series_id).with_for_update())
-    ).first()
+async def _series_row(conn: AsyncConnection, series_id: str, *, lock: bool = False) -> Row[Any]:
+    query = select(series).where(series.c.id == series_id)
+    row = (await conn.execute(query.with_for_update() if lock else query)).first()
     if row is None:
         raise NotFound("no such series", code="series_not_found")
     return row
@@ -200,21 +224,26 @@ async def update_series(
 ) -> SeriesView:
     """Edit a series; its future sessions are re-planned and keep their bookings.
 
-    ``changes`` holds any of the :class:`SeriesInput` fields. Sessions that have started are
-    never touched. See :mod:`dropin.domain.schedule` for how sessions are paired.
+    ``changes`` holds any of the :class:`SeriesInput` fields. Sessions that have started, and
+    sessions the organizer cancelled by hand, are never touched. See
+    :mod:`dropin.domain.schedule` for how sessions and occurrences are aligned.
     """
+    async with db.read() as conn:
+        current = await _series_row(conn, series_id)
+        group = await group_row(conn, current.group_id)
+    merged = SeriesInput(
+        title=changes.get("title", current.title),
+        rrule=changes.get("rrule", current.rrule),
+        first_start=changes.get("first_start", current.first_start),
+        duration_minutes=changes.get("duration_minutes", current.duration_minutes),
+        capacity=changes.get("capacity", current.capacity),
+    )
+    checked = check_series(merged, group.timezone, now=now)
+    rule = _rule(checked, group.timezone)
+    horizon = max(current.materialized_until, now + timedelta(days=horizon_days))
+    wanted = occurrences(rule, now, horizon)
     async with db.write() as conn:
-        row = await _series_row(conn, series_id)
-        group = await group_row(conn, row.group_id)
-        merged = SeriesInput(
-            title=changes.get("title", row.title),
-            rrule=changes.get("rrule", row.rrule),
-            first_start=changes.get("first_start", row.first_start),
-            duration_minutes=changes.get("duration_minutes", row.duration_minutes),
-            capacity=changes.get("capacity", row.capacity),
-        )
-        checked = check_series(merged, group.timezone)
-        horizon = max(row.materialized_until, now + timedelta(days=horizon_days))
+        row = await _series_row(conn, series_id, lock=True)
         await conn.execute(
             series.update()
             .where(series.c.id == series_id)
@@ -224,117 +253,126 @@ async def update_series(
                 first_start=checked.first_start,
                 duration_minutes=checked.duration_minutes,
                 capacity=checked.capacity,
-                materialized_until=horizon,
+                materialized_until=_covered(wanted, horizon),
                 updated_at=now,
             )
         )
-        timing_changed = (checked.rrule, checked.first_start, checked.duration_minutes) != (
-            row.rrule,
-            row.first_start,
-            row.duration_minutes,
-        )
-        if timing_changed or checked.capacity != row.capacity:
-            rule = SeriesRule(
-                checked.rrule,
-                checked.first_start,
-                timedelta(minutes=checked.duration_minutes),
-                group.timezone,
-            )
-            await _replan(conn, row, rule, checked.capacity, now, horizon, timing_changed)
+        timing = (checked.rrule, checked.first_start, checked.duration_minutes)
+        if timing != (row.rrule, row.first_start, row.duration_minutes):
+            await _replan(conn, row, rule, wanted, checked.capacity, now)
+        if checked.capacity != row.capacity:
+            await _resize(conn, row, checked.capacity, now)
         updated = (await conn.execute(select(series).where(series.c.id == series_id))).one()
     return series_view(updated, group.timezone)
+
+
+def _parked(session_id: str) -> str:
+    """A key no occurrence can have, unique per session (keys are 19 characters)."""
+    return f"~{session_id[:18]}"
 
 
 async def _replan(
     conn: AsyncConnection,
     row: Row[Any],
     rule: SeriesRule,
+    wanted: list[Occurrence],
     capacity: int,
     now: datetime,
-    horizon: datetime,
-    timing_changed: bool,
 ) -> None:
-    future = (
-        await conn.execute(
-            select(sessions)
-            .where(sessions.c.series_id == row.id, sessions.c.starts_at > now)
-            .with_for_update()
-        )
+    all_rows = (
+        await conn.execute(select(sessions).where(sessions.c.series_id == row.id).with_for_update())
     ).all()
+    tz = ZoneInfo(rule.timezone)
+    # In play: every future session. One the organizer cancelled by hand takes part in the
+    # alignment (so its occurrence is not created again) but is never moved or reinstated.
+    future = [s for s in all_rows if s.starts_at > now]
+    in_play = {s.id for s in future}
+    held = {s.occurrence_key for s in all_rows if s.id not in in_play}
+    wanted = [o for o in wanted if occurrence_key(o.local_start) not in held]
+    plan = replan(
+        [Existing(s.id, _anchor(s, tz), s.rescheduled) for s in future],
+        wanted,
+        tolerance(wanted),
+    )
     by_id = {s.id: s for s in future}
-    if timing_changed:
-        wanted = occurrences(rule, now, horizon)
-        existing = [Existing(s.id, s.occurrence_key, s.starts_at, s.rescheduled) for s in future]
-        plan = replan(existing, wanted)
-    else:
-        plan = replan([], [])
-    # Keys move between rows: park them first so the unique (series, key) never clashes.
-    for move in plan.move:
+    # Park every key in play first so that the unique (series, key) never clashes mid-way.
+    for s in future:
         await conn.execute(
-            sessions.update()
-            .where(sessions.c.id == move.session_id)
-            .values(occurrence_key=f"~{move.session_id[:18]}")
+            sessions.update().where(sessions.c.id == s.id).values(occurrence_key=_parked(s.id))
         )
-    moved: set[str] = set()
     for move in plan.move:
         old = by_id[move.session_id]
-        values: dict[str, Any] = {"occurrence_key": occurrence_key(move.occurrence.local_start)}
-        if move.retime and (old.starts_at, old.ends_at) != (
-            move.occurrence.starts_at,
-            move.occurrence.ends_at,
-        ):
-            values.update(
-                starts_at=move.occurrence.starts_at,
-                ends_at=move.occurrence.ends_at,
-                sequence=old.sequence + 1,
-                updated_at=now,
-            )
-            moved.add(old.id)
+        occ = move.occurrence
+        values: dict[str, Any] = {"occurrence_key": occurrence_key(occ.local_start)}
+        if _cancelled_by_hand(old):
+            await conn.execute(sessions.update().where(sessions.c.id == old.id).values(**values))
+            continue
+        changed = False
+        if move.retime and (old.starts_at, old.ends_at) != (occ.starts_at, occ.ends_at):
+            values.update(starts_at=occ.starts_at, ends_at=occ.ends_at)
+            changed = True
+        if old.retired:
+            values.update(status="scheduled", retired=False)
+            changed = True
+        if changed:
+            values.update(sequence=old.sequence + 1, updated_at=now)
         await conn.execute(sessions.update().where(sessions.c.id == old.id).values(**values))
+        if changed:
+            await notify_session(conn, old, "session_rescheduled", now)
     for session_id in plan.retire:
         old = by_id[session_id]
-        if old.status != "cancelled":
+        if old.status == "scheduled":
             await conn.execute(
                 sessions.update()
                 .where(sessions.c.id == session_id)
-                .values(status="cancelled", sequence=old.sequence + 1, updated_at=now)
+                .values(status="cancelled", retired=True, sequence=old.sequence + 1, updated_at=now)
             )
-            await _tell_booked(conn, session_id, "session_cancelled", now)
-    taken = {
-        r.occurrence_key
-        for r in (
-            await conn.execute(
-                select(sessions.c.occurrence_key).where(sessions.c.series_id == row.id)
-            )
-        ).all()
-    }
-    await _insert_sessions(
-        conn, row.group_id, row.id, new_occurrences(plan.create, taken), capacity, now
-    )
-    for session_id in moved:
-        await _tell_booked(conn, session_id, "session_rescheduled", now)
-    if capacity != row.capacity:
-        retired = set(plan.retire)
-        for s in future:
-            if s.id in retired:
-                continue
-            await conn.execute(
-                sessions.update().where(sessions.c.id == s.id).values(capacity=capacity)
-            )
-            if capacity > s.capacity:
-                await conn.run_sync(promote_waitlist, s.id, now)
+            await notify_session(conn, old, "session_cancelled", now)
+    await _insert_sessions(conn, row.group_id, row.id, list(plan.create), capacity, now)
 
 
-async def _tell_booked(conn: AsyncConnection, session_id: str, kind: str, now: datetime) -> None:
-    rows = (
+def _cancelled_by_hand(row: Row[Any]) -> bool:
+    return bool(row.status == "cancelled" and not row.retired)
+
+
+def _anchor(row: Row[Any], tz: ZoneInfo) -> datetime:
+    """Where the rule put this session (its key), or its start if the key is parked."""
+    try:
+        return resolve_local(datetime.fromisoformat(row.occurrence_key), tz)
+    except ValueError:
+        starts_at: datetime = row.starts_at
+        return starts_at
+
+
+async def _resize(conn: AsyncConnection, row: Row[Any], capacity: int, now: datetime) -> None:
+    """Apply a new series capacity to future sessions that still have the old one.
+
+    A capacity the organizer set on one session by hand is left alone.
+    """
+    resized = (
         await conn.execute(
-            select(bookings.c.id, bookings.c.member_id).where(
-                bookings.c.session_id == session_id, bookings.c.status != "cancelled"
+            select(sessions.c.id).where(
+                sessions.c.series_id == row.id,
+                sessions.c.starts_at > now,
+                sessions.c.capacity == row.capacity,
             )
         )
     ).all()
-    for b in rows:
-        await emit(conn, kind, now, session_id=session_id, member_id=b.member_id, booking_id=b.id)
+    for (session_id,) in resized:
+        await conn.execute(
+            sessions.update()
+            .where(sessions.c.id == session_id)
+            .values(capacity=capacity, updated_at=now)
+        )
+        if capacity > row.capacity:
+            await conn.run_sync(promote_waitlist, session_id, now)
+
+
+async def _taken_keys(conn: AsyncConnection, series_id: str) -> set[str]:
+    rows = await conn.execute(
+        select(sessions.c.occurrence_key).where(sessions.c.series_id == series_id)
+    )
+    return {r.occurrence_key for r in rows.all()}
 
 
 async def extend_horizons(db: Database, *, now: datetime, horizon_days: int) -> int:
@@ -350,23 +388,17 @@ async def extend_horizons(db: Database, *, now: datetime, horizon_days: int) -> 
         ).all()
     for (series_id,) in due:
         async with db.write() as conn:
-            row = await _series_row(conn, series_id)
+            row = await _series_row(conn, series_id, lock=True)
             if row.materialized_until >= horizon:
                 continue
             group = await group_row(conn, row.group_id)
             found = occurrences(_rule(row, group.timezone), row.materialized_until, horizon)
-            taken = {
-                r.occurrence_key
-                for r in (
-                    await conn.execute(
-                        select(sessions.c.occurrence_key).where(sessions.c.series_id == row.id)
-                    )
-                ).all()
-            }
-            fresh = new_occurrences(found, taken)
+            fresh = new_occurrences(found, await _taken_keys(conn, row.id))
             await _insert_sessions(conn, row.group_id, row.id, fresh, row.capacity, now)
             await conn.execute(
-                series.update().where(series.c.id == row.id).values(materialized_until=horizon)
+                series.update()
+                .where(series.c.id == row.id)
+                .values(materialized_until=_covered(found, horizon))
             )
             created += len(fresh)
     return created

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dropin.domain.recurrence import local_day_bounds, resolve_local
 from dropin.errors import Conflict, Invalid, NotFound
 from dropin.services.bookings import promote_waitlist
-from dropin.services.common import emit, group_row, member_row, session_row
+from dropin.services.common import emit, group_row, member_row, notify_session, session_row
 from dropin.services.series import MAX_CAPACITY, MAX_DURATION_MINUTES
 from dropin.services.views import AttendeeView, Facilitator, SessionView
 from dropin.store.db import Database
@@ -21,6 +21,7 @@ from dropin.store.tables import bookings, groups, members, series, sessions
 _lead = members.alias("lead")
 _co = members.alias("co")
 MAX_LIST_DAYS = 800
+MAX_AHEAD = timedelta(days=3660)
 DEFAULT_LIST_DAYS = 180
 
 
@@ -104,11 +105,12 @@ async def list_sessions(
 def _bound(value: datetime | date | None, tz: ZoneInfo, *, end_of_day: bool) -> datetime | None:
     if value is None:
         return None
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            return resolve_local(value, tz)
-        return value
-    day_start, next_day = local_day_bounds(value, tz)
+    try:
+        if isinstance(value, datetime):
+            return resolve_local(value, tz) if value.tzinfo is None else value
+        day_start, next_day = local_day_bounds(value, tz)
+    except OverflowError:
+        raise Invalid("that date is out of range", code="invalid_range") from None
     return next_day if end_of_day else day_start
 
 
@@ -156,13 +158,17 @@ async def update_session(
             local = changes["local_start"]
             if local.tzinfo is not None:
                 raise Invalid("local_start is wall-clock time: give it without an offset")
-            starts_at = resolve_local(local, ZoneInfo(group.timezone))
+            try:
+                starts_at = resolve_local(local, ZoneInfo(group.timezone))
+            except OverflowError:
+                raise Invalid("that date is out of range", code="too_far_ahead") from None
+        if starts_at > now + MAX_AHEAD:
+            raise Invalid("a session cannot be moved that far ahead", code="too_far_ahead")
         if (starts_at, duration) != (row.starts_at, row.ends_at - row.starts_at):
             if starts_at + duration <= now:
                 raise Invalid("a session cannot be moved into the past", code="in_the_past")
-            values.update(starts_at=starts_at, ends_at=starts_at + duration)
-            if starts_at != row.starts_at:
-                values["rescheduled"] = True
+            # Timing set by hand (start or length): later series edits leave it alone.
+            values.update(starts_at=starts_at, ends_at=starts_at + duration, rescheduled=True)
         status = changes.get("status", row.status)
         if status not in ("scheduled", "cancelled"):
             raise Invalid("status must be 'scheduled' or 'cancelled'")
@@ -185,24 +191,10 @@ async def update_session(
         elif "starts_at" in values or values.get("status") == "scheduled":
             kind = "session_rescheduled"
         if kind is not None:
-            await _tell_everyone(conn, row, kind, now)
+            await notify_session(conn, row, kind, now)
         if capacity > row.capacity or values.get("status") == "scheduled":
             await conn.run_sync(promote_waitlist, session_id, now)
         return await _load(conn, session_id)
-
-
-async def _tell_everyone(conn: AsyncConnection, row: Row[Any], kind: str, now: datetime) -> None:
-    booked = (
-        await conn.execute(
-            select(bookings.c.id, bookings.c.member_id).where(
-                bookings.c.session_id == row.id, bookings.c.status != "cancelled"
-            )
-        )
-    ).all()
-    for b in booked:
-        await emit(conn, kind, now, session_id=row.id, member_id=b.member_id, booking_id=b.id)
-    for facilitator in {row.lead_member_id, row.co_member_id} - {None}:
-        await emit(conn, kind, now, session_id=row.id, member_id=facilitator)
 
 
 async def set_facilitators(

@@ -39,7 +39,8 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {"echo": echo}
+        # hide_parameters: error messages and logs never carry bound values (names, emails).
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
             kwargs["pool_size"] = 8
@@ -57,6 +58,7 @@ class Database:
             self._sync_engine = create_engine(
                 url.replace("sqlite+aiosqlite", "sqlite+pysqlite", 1),
                 connect_args={"timeout": 30, "check_same_thread": False},
+                hide_parameters=True,
                 pool_size=1,
                 max_overflow=0,
             )

@@ -135,6 +135,8 @@ sessions = Table(
     Column("co_member_id", ID, ForeignKey("members.id", ondelete="SET NULL"), nullable=True),
     # True once an organizer moved this one occurrence: series edits then leave its time alone.
     Column("rescheduled", Boolean, nullable=False, default=False),
+    # True when a series edit (not the organizer) cancelled it: a later edit may reinstate it.
+    Column("retired", Boolean, nullable=False, default=False),
     # Calendar SEQUENCE: rises on every change a calendar must show.
     Column("sequence", Integer, nullable=False, default=0),
     Column("confirmed_count", Integer, nullable=False, default=0),

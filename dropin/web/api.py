@@ -14,7 +14,10 @@ from starlette.routing import Route
 from dropin.errors import Invalid
 from dropin.services import bookings, groups, links, series, sessions
 from dropin.services.views import BookingView, GroupView, MemberView, SessionView
-from dropin.web import schemas
+from dropin.web import (
+    ids,  # noqa: F401 - the {name:id} path convertor
+    schemas,
+)
 from dropin.web.render import model_response, parse
 from dropin.web.state import app_state, require_organizer, utcnow
 
@@ -50,6 +53,19 @@ def _booking_out(view: BookingView) -> schemas.BookingOut:
     return out
 
 
+MIN_YEAR, MAX_YEAR = 1970, 2200
+
+
+def _no_nulls(changes: dict[str, Any]) -> dict[str, Any]:
+    """PATCH bodies: a field is left out to keep it; null is not a value for these fields."""
+    nulls = sorted(k for k, v in changes.items() if v is None)
+    if nulls:
+        raise Invalid(
+            [{"field": k, "message": "cannot be null"} for k in nulls], code="invalid_fields"
+        )
+    return changes
+
+
 def _items(model: type[BaseModel], views: Sequence[object]) -> Response:
     listing = schemas.ItemList[model].model_validate(  # type: ignore[valid-type]
         {"items": views}, from_attributes=True
@@ -62,13 +78,19 @@ def _when(request: Request, name: str) -> datetime | date | None:
     if raw is None or raw == "":
         return None
     try:
-        if len(raw) == 10:
-            return date.fromisoformat(raw)
-        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        value: date | datetime
+        value = (
+            date.fromisoformat(raw)
+            if len(raw) == 10
+            else datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        )
     except ValueError:
         raise Invalid(
             f"'{name}' must be an ISO 8601 date (2026-01-31) or date-time", code="invalid_query"
         ) from None
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise Invalid(f"'{name}' must be between {MIN_YEAR} and {MAX_YEAR}", code="invalid_query")
+    return value
 
 
 async def create_group(request: Request) -> Response:
@@ -95,9 +117,7 @@ async def get_group(request: Request) -> Response:
 async def update_group(request: Request) -> Response:
     await require_organizer(request)
     body = await parse(request, schemas.GroupPatch)
-    changes = body.model_dump(exclude_unset=True)
-    if any(v is None for v in changes.values()):
-        raise Invalid("fields cannot be null", code="invalid_fields")
+    changes = _no_nulls(body.model_dump(exclude_unset=True))
     view = await groups.update_group(
         app_state(request).db, request.path_params["group_id"], changes, now=utcnow()
     )
@@ -164,6 +184,12 @@ async def create_series(request: Request) -> Response:
     return model_response(schemas.SeriesOut.model_validate(view), 201)
 
 
+async def get_series(request: Request) -> Response:
+    await require_organizer(request)
+    view = await series.get_series(app_state(request).db, request.path_params["series_id"])
+    return model_response(schemas.SeriesOut.model_validate(view))
+
+
 async def list_series(request: Request) -> Response:
     await require_organizer(request)
     views = await series.list_series(app_state(request).db, request.path_params["group_id"])
@@ -177,7 +203,7 @@ async def update_series(request: Request) -> Response:
     view = await series.update_series(
         state.db,
         request.path_params["series_id"],
-        body.model_dump(exclude_unset=True, exclude_none=True),
+        _no_nulls(body.model_dump(exclude_unset=True)),
         now=utcnow(),
         horizon_days=state.settings.horizon_days,
     )
@@ -205,9 +231,7 @@ async def get_session(request: Request) -> Response:
 async def update_session(request: Request) -> Response:
     await require_organizer(request)
     body = await parse(request, schemas.SessionPatch)
-    changes: dict[str, Any] = body.model_dump(exclude_unset=True)
-    if any(v is None for v in changes.values()):
-        raise Invalid("fields cannot be null", code="invalid_fields")
+    changes = _no_nulls(body.model_dump(exclude_unset=True))
     view = await sessions.update_session(
         app_state(request).db, request.path_params["session_id"], changes, now=utcnow()
     )
@@ -274,23 +298,24 @@ async def create_join_link(request: Request) -> Response:
 routes = [
     Route("/groups", create_group, methods=["POST"]),
     Route("/groups", list_groups, methods=["GET"]),
-    Route("/groups/{group_id}", get_group, methods=["GET"]),
-    Route("/groups/{group_id}", update_group, methods=["PATCH"]),
-    Route("/groups/{group_id}/members", add_member, methods=["POST"]),
-    Route("/groups/{group_id}/members", list_members, methods=["GET"]),
-    Route("/members/{member_id}", get_member, methods=["GET"]),
-    Route("/members/{member_id}", update_member, methods=["PATCH"]),
-    Route("/members/{member_id}/feed-token", renew_member_links, methods=["POST"]),
-    Route("/groups/{group_id}/series", create_series, methods=["POST"]),
-    Route("/groups/{group_id}/series", list_series, methods=["GET"]),
-    Route("/groups/{group_id}/sessions", list_sessions, methods=["GET"]),
-    Route("/series/{series_id}", update_series, methods=["PATCH"]),
-    Route("/sessions/{session_id}", get_session, methods=["GET"]),
-    Route("/sessions/{session_id}", update_session, methods=["PATCH"]),
-    Route("/sessions/{session_id}/facilitators", set_facilitators, methods=["PUT"]),
-    Route("/sessions/{session_id}/bookings", create_booking, methods=["POST"]),
-    Route("/sessions/{session_id}/bookings", list_bookings, methods=["GET"]),
-    Route("/sessions/{session_id}/join-links", create_join_link, methods=["POST"]),
-    Route("/bookings/{booking_id}", get_booking, methods=["GET"]),
-    Route("/bookings/{booking_id}", cancel_booking, methods=["DELETE"]),
+    Route("/groups/{group_id:id}", get_group, methods=["GET"]),
+    Route("/groups/{group_id:id}", update_group, methods=["PATCH"]),
+    Route("/groups/{group_id:id}/members", add_member, methods=["POST"]),
+    Route("/groups/{group_id:id}/members", list_members, methods=["GET"]),
+    Route("/members/{member_id:id}", get_member, methods=["GET"]),
+    Route("/members/{member_id:id}", update_member, methods=["PATCH"]),
+    Route("/members/{member_id:id}/feed-token", renew_member_links, methods=["POST"]),
+    Route("/groups/{group_id:id}/series", create_series, methods=["POST"]),
+    Route("/groups/{group_id:id}/series", list_series, methods=["GET"]),
+    Route("/groups/{group_id:id}/sessions", list_sessions, methods=["GET"]),
+    Route("/series/{series_id:id}", get_series, methods=["GET"]),
+    Route("/series/{series_id:id}", update_series, methods=["PATCH"]),
+    Route("/sessions/{session_id:id}", get_session, methods=["GET"]),
+    Route("/sessions/{session_id:id}", update_session, methods=["PATCH"]),
+    Route("/sessions/{session_id:id}/facilitators", set_facilitators, methods=["PUT"]),
+    Route("/sessions/{session_id:id}/bookings", create_booking, methods=["POST"]),
+    Route("/sessions/{session_id:id}/bookings", list_bookings, methods=["GET"]),
+    Route("/sessions/{session_id:id}/join-links", create_join_link, methods=["POST"]),
+    Route("/bookings/{booking_id:id}", get_booking, methods=["GET"]),
+    Route("/bookings/{booking_id:id}", cancel_booking, methods=["DELETE"]),
 ]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import traceback
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from dropin.errors import DropinError
+from dropin.web.pages import page
 from dropin.web.render import json_response
 
 log = logging.getLogger("dropin.web")
@@ -41,8 +43,19 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
-    # Never echo internals. The log line carries the path (ids only), never bodies.
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    # Never echo internals. Log the handler's name, not the path: join, feed and page paths
+    # carry personal tokens. (Bound SQL parameters are hidden by the engine.)
+    endpoint = request.scope.get("endpoint")
+    where = getattr(endpoint, "__qualname__", "unknown handler")
+    # Frames only: an exception's message may quote data (PostgreSQL's DETAIL quotes keys).
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    log.error("unhandled %s in %s %s\n%s", type(exc).__name__, request.method, where, frames)
+    if not request.url.path.startswith("/api/"):
+        return page(
+            "Something went wrong",
+            "<p>Sorry, something went wrong on our side. Please try again in a minute.</p>",
+            500,
+        )
     return json_response({"error": "internal_error", "detail": "something went wrong"}, 500)
 
 

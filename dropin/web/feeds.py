@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dropin.services import feeds
+from dropin.web import ids  # noqa: F401 - the {name:id} path convertor
 from dropin.web.state import app_state, utcnow
 
 CALENDAR = "text/calendar; charset=utf-8"
@@ -75,6 +76,6 @@ async def group_feed(request: Request) -> Response:
 
 
 routes = [
-    Route("/feeds/groups/{group_id}.ics", group_feed, methods=["GET"]),
+    Route("/feeds/groups/{group_id:id}.ics", group_feed, methods=["GET"]),
     Route("/feeds/{token}.ics", member_feed, methods=["GET"]),
 ]

@@ -14,6 +14,7 @@ from starlette.routing import Route
 from dropin.errors import DropinError
 from dropin.services import member_page as svc
 from dropin.services import sessions
+from dropin.web import ids  # noqa: F401 - the {name:id} path convertor
 from dropin.web.pages import PAGE_HEADERS, error_page, page
 from dropin.web.state import app_state, utcnow
 
@@ -182,8 +183,8 @@ async def rsvp_apply(request: Request) -> Response:
 
 routes = [
     Route("/m/{token}", member_home, methods=["GET"]),
-    Route("/m/{token}/sessions/{session_id}/book", member_book, methods=["POST"]),
-    Route("/m/{token}/sessions/{session_id}/cancel", member_cancel, methods=["POST"]),
+    Route("/m/{token}/sessions/{session_id:id}/book", member_book, methods=["POST"]),
+    Route("/m/{token}/sessions/{session_id:id}/cancel", member_cancel, methods=["POST"]),
     Route("/r/{token}", rsvp_confirm, methods=["GET"]),
     Route("/r/{token}", rsvp_apply, methods=["POST"]),
 ]

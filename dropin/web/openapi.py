@@ -16,6 +16,43 @@ OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, int, type[BaseMode
     ("get", "/api/v1/groups", "List groups", None, 200, s.ItemList[s.GroupOut], "401"),
     ("get", "/api/v1/groups/{group_id}", "Get a group", None, 200, s.GroupOut, "401 404"),
     (
+        "patch",
+        "/api/v1/groups/{group_id}",
+        "Rename a group or change its settings",
+        s.GroupPatch,
+        200,
+        s.GroupOut,
+        "400 401 404 422",
+    ),
+    (
+        "get",
+        "/api/v1/members/{member_id}",
+        "Get a member (with feed and page links)",
+        None,
+        200,
+        s.MemberOut,
+        "401 404",
+    ),
+    (
+        "patch",
+        "/api/v1/members/{member_id}",
+        "Change a member's name or preferences",
+        s.MemberPatch,
+        200,
+        s.MemberOut,
+        "400 401 404 422",
+    ),
+    (
+        "post",
+        "/api/v1/members/{member_id}/feed-token",
+        "Issue new feed and page links (the old ones stop working)",
+        None,
+        200,
+        s.MemberOut,
+        "401 404",
+    ),
+    ("get", "/api/v1/series/{series_id}", "Get a series", None, 200, s.SeriesOut, "401 404"),
+    (
         "post",
         "/api/v1/groups/{group_id}/members",
         "Add a member",
@@ -197,6 +234,27 @@ def openapi_spec(server_url: str) -> dict[str, Any]:
             },
         }
     }
+    for path, summary, kind in (
+        ("/feeds/{token}.ics", "A member's private calendar feed (ETag, 304)", "text/calendar"),
+        ("/feeds/groups/{group_id}.ics", "A public group's calendar feed", "text/calendar"),
+        ("/m/{token}", "A member's 'my drop-ins' page", "text/html"),
+        ("/r/{token}", "An RSVP link from an email (GET confirms, POST acts)", "text/html"),
+    ):
+        param = path.split("{")[1].split("}")[0]
+        paths[path] = {
+            "get": {
+                "summary": summary,
+                "parameters": [
+                    {"name": param, "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": {"description": "OK", "content": {kind: {}}},
+                    "304": {"description": "Not modified (feeds)"},
+                    "404": {"description": "Unknown or revoked link"},
+                    "410": {"description": "Expired link"},
+                },
+            }
+        }
     paths["/j/{token}"] = {
         "get": {
             "summary": "A member's join link (HTML page)",

@@ -59,17 +59,12 @@ async def join_landing(request: Request) -> Response:
     state = app_state(request)
     now = utcnow()
     try:
-        claim = links.read_join_token(state.settings.secret_key, request.path_params["token"], now)
-        view = await sessions.get_session(state.db, claim.session_id)
-        role = await links.member_role(state.db, claim.session_id, claim.member_id)
+        admission = await links.admit(
+            state.db, state.settings.secret_key, request.path_params["token"], now
+        )
+        view = await sessions.get_session(state.db, admission.session_id)
     except DropinError as exc:
         return error_page(exc)
-    if view.status == "cancelled":
-        return page("This drop-in is cancelled", "<p>This session has been cancelled.</p>", 410)
-    if role is None:
-        return page(
-            "This link does not work", "<p>You no longer have a place in this session.</p>", 403
-        )
     local = view.starts_at.astimezone(ZoneInfo(view.timezone))
     text = local.strftime("%A %d %B %Y, %H:%M") + f" ({view.timezone})"
     return page(

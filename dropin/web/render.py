@@ -37,8 +37,8 @@ def model_response(model: BaseModel, status: int = 200) -> Response:
     return Response(model.model_dump_json(), status, media_type="application/json")
 
 
-async def read_json(request: Request) -> Any:
-    """The request body as JSON: at most 64 KiB, ``application/json``, well-formed."""
+async def read_body(request: Request) -> bytes:
+    """The request body: at most 64 KiB, declared as JSON (or undeclared), not empty."""
     content_type = request.headers.get("content-type", "application/json")
     if content_type.split(";")[0].strip().lower() not in ("application/json", ""):
         raise UnsupportedMediaType("send JSON with Content-Type: application/json")
@@ -55,20 +55,24 @@ async def read_json(request: Request) -> Any:
     raw = b"".join(chunks)
     if not raw.strip():
         raise BadRequest("a JSON body is required", code="malformed_json")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"malformed JSON: {exc}", code="malformed_json") from None
+    return raw
 
 
 async def parse(request: Request, model: type[M]) -> M:
-    """The body validated against ``model``; field errors become a 422."""
-    data = await read_json(request)
-    if not isinstance(data, dict):
-        raise Invalid("the body must be a JSON object", code="invalid_body")
+    """The body validated against ``model`` straight from JSON.
+
+    Malformed JSON is a 400, anything but an object a 422 ``invalid_body``, field errors a
+    422 ``invalid_fields`` listing each field.
+    """
+    raw = await read_body(request)
     try:
-        return model.model_validate(data)
+        return model.model_validate_json(raw)
     except ValidationError as exc:
+        errors = exc.errors(include_input=False, include_url=False)
+        if any(e["type"] == "json_invalid" for e in errors):
+            raise BadRequest("malformed JSON", code="malformed_json") from None
+        if any(e["type"] == "model_type" and not e["loc"] for e in errors):
+            raise Invalid("the body must be a JSON object", code="invalid_body") from None
         raise Invalid(field_errors(exc), code="invalid_fields") from None
 
 

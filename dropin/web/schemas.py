@@ -10,9 +10,13 @@ from typing import Generic, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NaiveDatetime
 
+ID_PATTERN = "^[0-9a-f]{32}$"
+
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=False, str_strip_whitespace=True)
+    # strict: JSON types are what they say ("10" is not a number, 1 is not true); requests
+    # are validated from the raw JSON, so ISO 8601 strings still become datetimes.
+    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
 
 
 class _Out(BaseModel):
@@ -81,16 +85,16 @@ class SessionPatch(_In):
 
 
 class FacilitatorsIn(_In):
-    lead_member_id: str | None = Field(None, max_length=64)
-    co_member_id: str | None = Field(None, max_length=64)
+    lead_member_id: str | None = Field(None, pattern=ID_PATTERN)
+    co_member_id: str | None = Field(None, pattern=ID_PATTERN)
 
 
 class BookingIn(_In):
-    member_id: str = Field(min_length=1, max_length=64)
+    member_id: str = Field(pattern=ID_PATTERN)
 
 
 class JoinLinkIn(_In):
-    member_id: str = Field(min_length=1, max_length=64)
+    member_id: str = Field(pattern=ID_PATTERN)
 
 
 # Responses --------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from dropin.domain.booking import (
     Waiting,
     decide,
     to_promote,
-    waitlist_position,
 )
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -68,11 +67,3 @@ def test_to_promote(
     capacity: int, confirmed: int, waiting: list[Waiting], expected: list[str]
 ) -> None:
     assert to_promote(capacity, confirmed, waiting) == expected
-
-
-@pytest.mark.parametrize(
-    ("seq", "others", "position"),
-    [(3, [3, 5, 7], 1), (5, [3, 5, 7], 2), (7, [3, 5, 7], 3), (9, [], 1)],
-)
-def test_waitlist_position(seq: int, others: list[int], position: int) -> None:
-    assert waitlist_position(seq, others) == position

@@ -133,3 +133,36 @@ async def test_no_overbooking_across_processes(database_url: str) -> None:
         assert owed == REQUESTS + 40 + 5 + 5
     finally:
         await db.dispose()
+
+
+async def test_same_member_racing_itself(database_url: str) -> None:
+    """A double (or twentyfold) click books once, also when re-booking after a cancel."""
+    db = Database(database_url)
+    try:
+        key, session_id, member_ids = await _setup(db, 2)
+        env = {"DROPIN_DATABASE_URL": database_url, "DROPIN_SECRET_KEY": SECRET}
+        with serve(env, processes=2) as urls:
+            async with httpx.AsyncClient(
+                headers={"Authorization": f"Bearer {key}"}, timeout=60
+            ) as client:
+
+                async def book(i: int) -> httpx.Response:
+                    return await client.post(
+                        f"{urls[i % 2]}/api/v1/sessions/{session_id}/bookings",
+                        json={"member_id": member_ids[0]},
+                    )
+
+                first = await asyncio.gather(*(book(i) for i in range(20)))
+                assert Counter(r.status_code for r in first) == {201: 1, 409: 19}
+                assert {r.json()["error"] for r in first if r.status_code == 409} == {
+                    "already_booked"
+                }
+                booking = next(r.json() for r in first if r.status_code == 201)
+                assert await _invariants(db, session_id) == (1, 0)
+                gone = await client.delete(f"{urls[0]}/api/v1/bookings/{booking['id']}")
+                assert gone.status_code == 200
+                again = await asyncio.gather(*(book(i) for i in range(20)))
+                assert Counter(r.status_code for r in again) == {201: 1, 409: 19}
+                assert await _invariants(db, session_id) == (1, 0)
+    finally:
+        await db.dispose()
