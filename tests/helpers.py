@@ -19,6 +19,8 @@ from dropin.web.app import create_app
 class Api:
     """An httpx client on the app with the organizer key set, plus shortcuts."""
 
+    last_state: Any = None
+
     def __init__(self, client: httpx.AsyncClient, key: str, db: Database, settings: Settings):
         self.client = client
         self.key = key
@@ -31,6 +33,8 @@ class Api:
         app = create_app(settings, db=db)
         new = await keys.create_key(db, "tests", now=datetime.now(UTC))
         async with app.router.lifespan_context(app) as state:
+            # For benchmarks and tests that look inside the running app's state.
+            cls.last_state = (state or {}).get("dropin")
 
             async def with_state(scope: Scope, receive: Receive, send: Send) -> None:
                 # What an ASGI server does with the lifespan's state.
