@@ -39,6 +39,9 @@ class Settings:
     outbox_dir: Path = Path("outbox")
     horizon_days: int = 180
     default_timezone: str = "Europe/London"
+    # A row a worker took but never finished (it died) is taken again after this long.
+    outbox_claim_timeout: int = 300
+    retention_days: int = 180
     dev: bool = False
     log_level: str = "INFO"
 
@@ -74,6 +77,10 @@ class Settings:
             outbox_dir=Path(get("OUTBOX_DIR") or "outbox"),
             horizon_days=_int("HORIZON_DAYS", get("HORIZON_DAYS"), 180, 7, 3660),
             default_timezone=_timezone(get("DEFAULT_TIMEZONE") or cls.default_timezone),
+            outbox_claim_timeout=_int(
+                "OUTBOX_CLAIM_TIMEOUT", get("OUTBOX_CLAIM_TIMEOUT"), 300, 1, 86400
+            ),
+            retention_days=_int("RETENTION_DAYS", get("RETENTION_DAYS"), 180, 1, 3650),
             dev=dev,
             log_level=_log_level(get("LOG_LEVEL") or "INFO"),
         )

@@ -1,6 +1,7 @@
 """arq ``WorkerSettings``: the functions, cron jobs, and the start-up that owns the pools.
 
-Run with ``dropin worker`` (or ``arq workers.settings.WorkerSettings`` with the same env).
+Run with ``dropin worker`` (``dropin dev`` runs one in-process). Jobs keep no results, so a
+row's job id (``outbox-<id>``) can be used again once its job has finished.
 """
 
 from __future__ import annotations
@@ -9,24 +10,44 @@ from typing import Any
 
 from arq.connections import RedisSettings
 from arq.cron import cron
+from arq.worker import func
 
 from dropin.config import Settings
 from dropin.store.db import Database
-from workers.jobs import extend_horizon
+from workers.jobs import (
+    deliver_outbox,
+    extend_horizon,
+    links_for,
+    queue_reminders,
+    sweep_outbox,
+)
+from workers.mail import mailer_from_settings
 
 HEALTH_KEY = "dropin:worker:health"
-FUNCTIONS = [extend_horizon]
-# Daily at 03:17 UTC, and once when a worker starts.
-CRON_JOBS = [cron(extend_horizon, hour={3}, minute={17}, run_at_startup=True)]
+FUNCTIONS = [
+    func(deliver_outbox, name="deliver_outbox", keep_result=0, max_tries=1000),
+    func(sweep_outbox, name="sweep_outbox", keep_result=0),
+]
+CRON_JOBS = [
+    # The sweep is what guarantees delivery when an enqueue was lost (Redis down, a crash).
+    cron(sweep_outbox, second=set(range(0, 60, 5)), run_at_startup=True, keep_result=0),
+    cron(queue_reminders, second={30}, keep_result=0),
+    cron(extend_horizon, hour={3}, minute={17}, second={0}, run_at_startup=True, keep_result=0),
+]
 
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx.get("settings") or Settings.from_env()
     ctx["settings"] = settings
     ctx["db"] = Database(settings.database_url)
+    ctx["mailer"] = mailer_from_settings(settings.smtp_url, settings.outbox_dir)
+    ctx["links"] = links_for(settings)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    mailer = ctx.get("mailer")
+    if mailer is not None:
+        await mailer.close()
     db: Database | None = ctx.get("db")
     if db is not None:
         await db.dispose()
@@ -45,6 +66,8 @@ def worker_options(settings: Settings, redis_url: str) -> dict[str, Any]:
         "on_shutdown": shutdown,
         "redis_settings": redis_settings(redis_url),
         "health_check_key": HEALTH_KEY,
+        "health_check_interval": 10,
+        "max_jobs": 20,
         "ctx": {"settings": settings},
     }
 

@@ -175,10 +175,19 @@ outbox = Table(
     Column("session_id", ID, nullable=True),
     Column("member_id", ID, nullable=True),
     Column("booking_id", ID, nullable=True),
+    # pending -> sending -> sent | failed | skipped (no longer relevant when its turn came)
     Column("status", String(16), nullable=False, default="pending"),
     Column("attempts", Integer, nullable=False, default=0),
+    # Why the last attempt failed, without addresses (e.g. "smtp 451 4.3.0 try later").
     Column("last_error", Text, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
+    # Not before this (exponential backoff after a transient failure).
+    Column("next_attempt_at", UTCDateTime(), nullable=True),
+    # When a worker took the row; a row left "sending" by a dead worker is taken again later.
+    Column("claimed_at", UTCDateTime(), nullable=True),
     Column("sent_at", UTCDateTime(), nullable=True),
+    # Makes scheduled messages (reminders) idempotent: one row per key, ever.
+    Column("dedup_key", String(120), nullable=True, unique=True),
     Index("ix_outbox_status_id", "status", "id"),
+    Index("ix_outbox_pair", "session_id", "member_id", "id"),
 )

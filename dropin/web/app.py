@@ -7,27 +7,44 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from dropin.config import Settings
+from dropin.services import outbox
 from dropin.store.db import Database
 from dropin.web import api, feeds, member, pages
+from dropin.web.dispatch import NudgeAfterWrites, OutboxNudger
 from dropin.web.errors import EXCEPTION_HANDLERS
 from dropin.web.openapi import openapi_spec
 from dropin.web.render import json_response
-from dropin.web.state import AppState, app_state
+from dropin.web.state import AppState, app_state, utcnow
 
 
 async def healthz(request: Request) -> Response:
+    """Liveness plus what an operator needs to see: database, outbox queue, worker heartbeat."""
     state = app_state(request)
     try:
         async with state.db.read() as conn:
             await conn.execute(text("SELECT 1"))
+        queue = await outbox.stats(state.db, now=utcnow())
     except Exception:  # the database being down is what this endpoint reports
         return json_response({"status": "unavailable", "database": "down"}, 503)
-    return json_response({"status": "ok", "database": "ok"})
+    body: dict[str, object] = {
+        "status": "ok",
+        "database": "ok",
+        "outbox": {
+            "pending": queue.pending,
+            "sending": queue.sending,
+            "failed": queue.failed,
+            "oldest_pending_seconds": queue.oldest_pending_seconds,
+        },
+    }
+    if state.nudger is not None:
+        body["worker"] = await state.nudger.worker_health()
+    return json_response(body)
 
 
 async def openapi(request: Request) -> Response:
@@ -40,9 +57,14 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, AppState]]:
         database = db or Database(settings.database_url)
+        nudger = OutboxNudger(settings.redis_url) if settings.redis_url else None
+        if nudger is not None:
+            await nudger.start()
         try:
-            yield {"dropin": AppState(settings=settings, db=database)}
+            yield {"dropin": AppState(settings=settings, db=database, nudger=nudger)}
         finally:
+            if nudger is not None:
+                await nudger.stop()
             if db is None:
                 await database.dispose()
 
@@ -56,5 +78,6 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
             *pages.routes,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[Middleware(NudgeAfterWrites)],
         lifespan=lifespan,
     )

@@ -14,6 +14,7 @@ from dropin.errors import Unauthorized
 from dropin.services import keys
 from dropin.services.feeds import FeedCache, LinkMaker
 from dropin.store.db import Database
+from dropin.web.dispatch import OutboxNudger
 
 KEY_CACHE_SECONDS = 10.0
 
@@ -47,6 +48,7 @@ class AppState:
     db: Database
     key_cache: KeyCache = field(default_factory=KeyCache)
     feed_cache: FeedCache = field(default_factory=FeedCache)
+    nudger: OutboxNudger | None = None
 
     @property
     def links(self) -> LinkMaker:

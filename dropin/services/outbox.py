@@ -1,0 +1,454 @@
+"""Delivering the transactional outbox: which rows are due, claiming one, what it says.
+
+Every change that owes someone a message wrote an outbox row in its own transaction
+(:func:`dropin.services.common.outbox_insert`). Workers deliver rows one at a time:
+
+1. **claim** — a row is taken only if it is due (pending, or left "sending" by a worker that
+   died more than :data:`STALE_CLAIM` ago) *and* no earlier row for the same session and member
+   is undelivered, so one person's messages about one session go out in the order written
+   (an invite never arrives after its cancellation);
+2. **compose** — from the current state of the session, member and booking; a message that
+   is no longer true when its turn comes (a reminder for a cancelled place) is skipped;
+3. **mark** — sent (each row as it is sent, never per batch), retry later with backoff, or
+   failed with a reason that names no address.
+
+A worker killed between the SMTP server's acceptance and step 3 leaves the row "sending"; it
+is sent again after :data:`STALE_CLAIM`, with the same Message-ID, so mail clients drop the
+duplicate. That is the only way a message can go out twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import parseaddr
+from typing import Any, cast
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from dropin.domain.entries import Seat, SessionFacts
+from dropin.domain.imip import build_imip, build_notice
+from dropin.domain.messages import Kind, MemberLinks, Recipient, Sender, compose
+from dropin.services.feeds import LinkMaker
+from dropin.services.member_page import rsvp_url
+from dropin.store.db import Database
+from dropin.store.tables import bookings, groups, members, outbox, series, sessions
+
+STALE_CLAIM = timedelta(minutes=5)
+# Reminders go out this long before the start (and not at all once it is too late to help).
+REMINDERS: tuple[tuple[Kind, timedelta, timedelta], ...] = (
+    ("reminder_24h", timedelta(hours=24), timedelta(hours=2)),
+    ("reminder_1h", timedelta(hours=1), timedelta(minutes=5)),
+)
+UNDELIVERED = ("pending", "sending")
+
+
+def _due(now: datetime, stale: timedelta = STALE_CLAIM) -> Any:
+    return or_(
+        and_(
+            outbox.c.status == "pending",
+            or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now),
+        ),
+        and_(outbox.c.status == "sending", outbox.c.claimed_at < now - stale),
+    )
+
+
+async def due_rows(
+    db: Database, *, now: datetime, limit: int = 500, stale: timedelta = STALE_CLAIM
+) -> list[tuple[int, int]]:
+    """(id, attempts) of rows a worker may deliver now: the first undelivered row of each
+    session-and-member pair, if due. Attempts rise with every claim, so a job id made of both
+    is new whenever a row needs a new try (a dead worker's job id may linger in Redis)."""
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                select(
+                    outbox.c.id,
+                    outbox.c.session_id,
+                    outbox.c.member_id,
+                    outbox.c.attempts,
+                    _due(now, stale).label("due"),
+                )
+                .where(outbox.c.status.in_(UNDELIVERED))
+                .order_by(outbox.c.id)
+                .limit(limit * 4)
+            )
+        ).all()
+    seen: set[tuple[str | None, str | None]] = set()
+    found: list[tuple[int, int]] = []
+    for r in rows:
+        pair = (r.session_id, r.member_id)
+        if pair in seen:
+            continue
+        seen.add(pair)
+        if r.due:
+            found.append((r.id, r.attempts))
+            if len(found) >= limit:
+                break
+    return found
+
+
+async def claim(
+    db: Database, row_id: int, *, now: datetime, stale: timedelta = STALE_CLAIM
+) -> bool:
+    """Take row ``row_id`` for delivery if it is due and first in line for its pair."""
+    async with db.write() as conn:
+        row = (
+            await conn.execute(
+                select(outbox.c.session_id, outbox.c.member_id).where(outbox.c.id == row_id)
+            )
+        ).first()
+        if row is None:
+            return False
+        earlier = (
+            await conn.execute(
+                select(outbox.c.id)
+                .where(
+                    outbox.c.session_id.is_(None)
+                    if row.session_id is None
+                    else outbox.c.session_id == row.session_id,
+                    outbox.c.member_id.is_(None)
+                    if row.member_id is None
+                    else outbox.c.member_id == row.member_id,
+                    outbox.c.id < row_id,
+                    outbox.c.status.in_(UNDELIVERED),
+                )
+                .limit(1)
+            )
+        ).first()
+        if earlier is not None:
+            return False
+        taken = await conn.execute(
+            update(outbox)
+            .where(outbox.c.id == row_id, _due(now, stale))
+            .values(status="sending", claimed_at=now, attempts=outbox.c.attempts + 1)
+        )
+        return bool(taken.rowcount == 1)
+
+
+async def next_in_line(db: Database, row_id: int) -> int | None:
+    """The next undelivered row for the same session and member as ``row_id``, if any."""
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                select(outbox.c.session_id, outbox.c.member_id).where(outbox.c.id == row_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        found = (
+            await conn.execute(
+                select(outbox.c.id)
+                .where(
+                    outbox.c.session_id == row.session_id,
+                    outbox.c.member_id == row.member_id,
+                    outbox.c.id > row_id,
+                    outbox.c.status.in_(UNDELIVERED),
+                )
+                .order_by(outbox.c.id)
+                .limit(1)
+            )
+        ).first()
+    return None if found is None else int(found.id)
+
+
+async def _finish(db: Database, row_id: int, **values: Any) -> None:
+    async with db.write() as conn:
+        await conn.execute(
+            update(outbox)
+            .where(outbox.c.id == row_id, outbox.c.status == "sending")
+            .values(**values)
+        )
+
+
+async def mark_sent(db: Database, row_id: int, *, now: datetime) -> None:
+    await _finish(db, row_id, status="sent", sent_at=now, last_error=None)
+
+
+async def mark_skipped(db: Database, row_id: int, reason: str) -> None:
+    await _finish(db, row_id, status="skipped", last_error=reason)
+
+
+async def mark_failed(db: Database, row_id: int, reason: str) -> None:
+    await _finish(db, row_id, status="failed", last_error=reason)
+
+
+async def mark_retry(db: Database, row_id: int, reason: str, *, at: datetime) -> None:
+    await _finish(db, row_id, status="pending", last_error=reason, next_attempt_at=at)
+
+
+async def attempts(db: Database, row_id: int) -> int:
+    async with db.read() as conn:
+        value = (
+            await conn.execute(select(outbox.c.attempts).where(outbox.c.id == row_id))
+        ).scalar_one_or_none()
+    return int(value or 0)
+
+
+# Composing -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A composed message, or the reason it is no longer owed."""
+
+    message: EmailMessage | None
+    skip_reason: str | None = None
+
+
+def message_id(row_id: int, mail_from: str) -> str:
+    """The Message-ID of an outbox row: fixed, so a resend is recognised as the same mail."""
+    domain = parseaddr(mail_from)[1].rpartition("@")[2] or "dropin.invalid"
+    return f"outbox-{row_id}@{domain}"
+
+
+async def compose_row(
+    db: Database, links: LinkMaker, mail_from: str, row_id: int, *, now: datetime
+) -> Outgoing:
+    """The message row ``row_id`` owes, composed from the current state."""
+    async with db.read() as conn:
+        row = (await conn.execute(select(outbox).where(outbox.c.id == row_id))).one()
+        found = (
+            await conn.execute(
+                select(
+                    sessions,
+                    series.c.title,
+                    groups.c.name.label("group_name"),
+                    groups.c.timezone.label("group_timezone"),
+                    groups.c.discreet.label("group_discreet"),
+                )
+                .join(series, series.c.id == sessions.c.series_id)
+                .join(groups, groups.c.id == sessions.c.group_id)
+                .where(sessions.c.id == row.session_id)
+            )
+        ).first()
+        member = (await conn.execute(select(members).where(members.c.id == row.member_id))).first()
+        booking = (
+            await conn.execute(
+                select(bookings).where(
+                    bookings.c.session_id == row.session_id,
+                    bookings.c.member_id == row.member_id,
+                )
+            )
+        ).first()
+        position = None
+        if booking is not None and booking.status == "waitlisted":
+            position = 1 + int(
+                (
+                    await conn.execute(
+                        select(func.count()).where(
+                            bookings.c.session_id == row.session_id,
+                            bookings.c.status == "waitlisted",
+                            bookings.c.waitlist_seq < booking.waitlist_seq,
+                        )
+                    )
+                ).scalar_one()
+            )
+    if found is None or member is None:
+        return Outgoing(None, "session or member no longer exists")
+    kind = cast(Kind, row.kind)
+    relation = _relation(found, member.id, booking)
+    skip = _stale(kind, found.status, relation, now, found.starts_at)
+    if skip:
+        return Outgoing(None, skip)
+    facts = SessionFacts(
+        id=found.id,
+        title=found.title,
+        group_name=found.group_name,
+        starts_at=found.starts_at,
+        ends_at=found.ends_at,
+        timezone=found.group_timezone,
+        status=found.status,
+        sequence=found.sequence,
+        updated_at=found.updated_at,
+    )
+    seat = Seat(
+        relation=relation if relation != "none" else "cancelled",  # type: ignore[arg-type]
+        revision=booking.revision if booking is not None else 0,
+        waitlist_position=position,
+        updated_at=booking.updated_at if booking is not None else None,
+    )
+    active = relation in ("confirmed", "lead", "co") and found.status == "scheduled"
+    member_links = MemberLinks(
+        page_url=links.page(member.id, member.link_nonce),
+        feed_url=links.feed(member.id, member.link_nonce),
+        join_url=links.join(found.id, member.id, found.ends_at) if active else None,
+        decline_url=(
+            rsvp_url(links, found.id, member.id, "decline", found.ends_at)
+            if relation in ("confirmed", "waitlisted")
+            else None
+        ),
+    )
+    quiet = found.group_discreet if member.discreet is None else member.discreet
+    recipient = Recipient(
+        display_name=member.display_name,
+        email=member.email,
+        timezone=member.timezone or found.group_timezone,
+        quiet=quiet,
+    )
+    sender_name, sender_email = parseaddr(mail_from)
+    composed = compose(
+        kind,
+        facts,
+        seat,
+        recipient,
+        member_links,
+        Sender(sender_email, found.group_name if not quiet else sender_name or "Drop-in"),
+        now=now,
+    )
+    local, _, domain = sender_email.rpartition("@")
+    sender = Address(composed.from_name, local, domain)
+    to = _address(member.display_name, member.email)
+    mid = message_id(row_id, mail_from)
+    if composed.calendar is not None and composed.method is not None:
+        message = build_imip(
+            subject=composed.subject,
+            sender=sender,
+            recipient=to,
+            text=composed.text,
+            html=composed.html,
+            calendar=composed.calendar,
+            method=composed.method,
+            message_id=mid,
+            date=now,
+        )
+    else:
+        message = build_notice(
+            subject=composed.subject,
+            sender=sender,
+            recipient=to,
+            text=composed.text,
+            html=composed.html,
+            message_id=mid,
+            date=now,
+        )
+    return Outgoing(message)
+
+
+def _address(name: str, email: str) -> Address:
+    local, _, domain = email.rpartition("@")
+    return Address(name, local, domain)
+
+
+def _relation(session: Any, member_id: str, booking: Any) -> str:
+    if member_id == session.lead_member_id:
+        return "lead"
+    if member_id == session.co_member_id:
+        return "co"
+    if booking is None:
+        return "none"
+    return str(booking.status)
+
+
+# What each kind needs to still be true when its turn comes.
+_NEEDS: dict[str, set[str]] = {
+    "booking_confirmed": {"confirmed"},
+    "booking_promoted": {"confirmed"},
+    "booking_waitlisted": {"waitlisted"},
+    "session_rescheduled": {"confirmed", "waitlisted", "lead", "co"},
+    "facilitator_assigned": {"lead", "co"},
+    "reminder_24h": {"confirmed", "lead", "co"},
+    "reminder_1h": {"confirmed", "lead", "co"},
+}
+
+
+def _stale(kind: str, status: str, relation: str, now: datetime, starts_at: datetime) -> str:
+    """Why a message is no longer owed ("" if it is). Cancellations are always sent."""
+    if kind in ("booking_cancelled", "session_cancelled"):
+        return ""
+    if status == "cancelled":
+        return "session cancelled since"
+    if relation not in _NEEDS.get(kind, set()):
+        return "no longer true for this member"
+    if kind.startswith("reminder") and now >= starts_at:
+        return "session already started"
+    return ""
+
+
+# Scheduled messages and housekeeping ------------------------------------------------------------
+
+
+async def queue_reminders(db: Database, *, now: datetime) -> int:
+    """Owe a reminder to everyone in sessions starting soon; each is owed once, ever."""
+    created = 0
+    for kind, before, too_late in REMINDERS:
+        async with db.read() as conn:
+            due = (
+                await conn.execute(
+                    select(sessions.c.id, sessions.c.lead_member_id, sessions.c.co_member_id).where(
+                        sessions.c.status == "scheduled",
+                        sessions.c.starts_at <= now + before,
+                        sessions.c.starts_at > now + too_late,
+                    )
+                )
+            ).all()
+            people: list[tuple[str, str, str | None]] = []
+            for s in due:
+                booked = (
+                    await conn.execute(
+                        select(bookings.c.member_id, bookings.c.id).where(
+                            bookings.c.session_id == s.id, bookings.c.status == "confirmed"
+                        )
+                    )
+                ).all()
+                people += [(s.id, b.member_id, b.id) for b in booked]
+                people += [(s.id, m, None) for m in (s.lead_member_id, s.co_member_id) if m]
+        for session_id, member_id, booking_id in people:
+            key = f"{kind}:{session_id}:{member_id}"
+            try:
+                async with db.write() as conn:
+                    exists = (
+                        await conn.execute(select(outbox.c.id).where(outbox.c.dedup_key == key))
+                    ).first()
+                    if exists is not None:
+                        continue
+                    await conn.execute(
+                        outbox.insert().values(
+                            kind=kind,
+                            session_id=session_id,
+                            member_id=member_id,
+                            booking_id=booking_id,
+                            status="pending",
+                            attempts=0,
+                            created_at=now,
+                            dedup_key=key,
+                        )
+                    )
+                    created += 1
+            except IntegrityError:
+                continue  # another worker queued it first
+    return created
+
+
+@dataclass(frozen=True)
+class OutboxStats:
+    pending: int
+    sending: int
+    failed: int
+    oldest_pending_seconds: float | None
+
+
+async def stats(db: Database, *, now: datetime) -> OutboxStats:
+    """Queue depth for /healthz and `dropin worker --check`."""
+    async with db.read() as conn:
+        grouped = await conn.execute(
+            select(outbox.c.status, func.count())
+            .where(outbox.c.status.in_(("pending", "sending", "failed")))
+            .group_by(outbox.c.status)
+        )
+        counts: dict[str, int] = {str(r[0]): int(r[1]) for r in grouped.all()}
+        oldest = (
+            await conn.execute(
+                select(func.min(outbox.c.created_at)).where(outbox.c.status == "pending")
+            )
+        ).scalar_one_or_none()
+    age = None if oldest is None else (now - oldest).total_seconds()
+    return OutboxStats(
+        int(counts.get("pending", 0)),
+        int(counts.get("sending", 0)),
+        int(counts.get("failed", 0)),
+        age,
+    )

@@ -1,0 +1,302 @@
+"""The outbox end to end: API -> outbox row -> arq worker on a real Redis -> real SMTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from arq import create_pool
+from arq.connections import RedisSettings
+from arq.worker import Worker
+from sqlalchemy import select
+
+from dropin.config import Settings
+from dropin.devredis import PrivateRedis
+from dropin.services import bookings, groups, keys, series, sessions
+from dropin.store.db import Database
+from dropin.store.tables import outbox
+from tests.helpers import Api
+from tests.workers.smtp import SmtpServer, calendar_method, wait_for
+from workers.settings import worker_options
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+def redis() -> Iterator[PrivateRedis]:
+    server = PrivateRedis().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live(settings: Settings, database_url: str, redis: PrivateRedis, smtp: SmtpServer) -> Settings:
+    return replace(
+        settings,
+        database_url=database_url,
+        redis_url=redis.url,
+        smtp_url=smtp.url,
+        mail_from="Drop-ins <dropin@example.net>",
+    )
+
+
+async def drain(settings: Settings, seconds: float = 20) -> None:
+    """Do what the cron sweep does, then run a real arq worker until its queue is empty."""
+    assert settings.redis_url
+    pool = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+    try:
+        await pool.enqueue_job("sweep_outbox", _job_id=f"test-sweep-{time.monotonic_ns()}")
+    finally:
+        await pool.aclose()
+    worker = Worker(
+        **worker_options(settings, settings.redis_url),
+        burst=True,
+        handle_signals=False,
+        poll_delay=0.05,
+    )
+    try:
+        await asyncio.wait_for(worker.async_run(), seconds)
+    finally:
+        await worker.close()
+
+
+async def statuses(db: Database) -> Counter[str]:
+    async with db.read() as conn:
+        rows = (await conn.execute(select(outbox.c.status))).scalars().all()
+    return Counter(rows)
+
+
+async def circle(api: Api, capacity: int = 1) -> dict[str, Any]:
+    g = await api.group()
+    await api.series(g["id"], first_start="2028-01-01T19:30:00", capacity=capacity)
+    ann = await api.member(g["id"], "Ann")
+    bea = await api.member(g["id"], "Bea")
+    [march] = await api.sessions(g["id"], **{"from": "2028-03-01", "to": "2028-03-31"})
+    return {"group": g, "ann": ann, "bea": bea, "march": march}
+
+
+async def test_book_promote_cancel_reach_the_mailbox(
+    live: Settings, db: Database, smtp: SmtpServer
+) -> None:
+    async with Api.start(live, db) as api:
+        c = await circle(api)
+        ann = await api.book(c["march"]["id"], c["ann"]["id"])
+        await api.book(c["march"]["id"], c["bea"]["id"])  # waitlisted
+        await drain(live)
+        [invite] = smtp.recorder.to("ann@example.org")
+        assert calendar_method(invite) == "REQUEST"
+        assert str(invite["Subject"]).strip().startswith("Booked: Evening drop-in")
+        assert str(invite["Message-ID"]).endswith("@example.net>")
+        [notice] = smtp.recorder.to("bea@example.org")
+        assert calendar_method(notice) is None and "waitlist" in str(notice["Subject"])
+        # Privacy: each message names only its recipient.
+        assert "bea@" not in invite.as_string() and "ann@" not in notice.as_string()
+
+        await api.ok("DELETE", f"/api/v1/bookings/{ann['id']}")
+        await drain(live)
+        ann_mail = smtp.recorder.to("ann@example.org")
+        bea_mail = smtp.recorder.to("bea@example.org")
+        assert [calendar_method(m) for m in ann_mail] == ["REQUEST", "CANCEL"]
+        assert [calendar_method(m) for m in bea_mail] == [None, "REQUEST"]  # promoted
+        assert str(bea_mail[1]["Subject"]).strip().startswith("A place for you")
+        assert await statuses(db) == {"sent": 4}
+        health = await api.ok("GET", "/healthz")
+        assert health["outbox"]["pending"] == 0 and health["worker"]["redis"] == "ok"
+
+
+async def test_messages_for_one_member_keep_their_order(
+    live: Settings, db: Database, smtp: SmtpServer
+) -> None:
+    async with Api.start(live, db) as api:
+        c = await circle(api, capacity=5)
+        b = await api.book(c["march"]["id"], c["ann"]["id"])
+        await api.ok("DELETE", f"/api/v1/bookings/{b['id']}")
+        await api.book(c["march"]["id"], c["ann"]["id"])
+        await api.ok(
+            "PATCH",
+            f"/api/v1/sessions/{c['march']['id']}",
+            json={"local_start": "2028-03-15T19:00:00"},
+        )
+        await drain(live)
+    mail = smtp.recorder.to("ann@example.org")
+    # Written: booked, cancelled, booked again, moved. Delivered in that order, so the
+    # cancellation can never land after (and undo) the later invite.
+    assert [calendar_method(m) for m in mail] == ["REQUEST", "CANCEL", "REQUEST", "REQUEST"]
+    assert [str(m["Subject"]).strip().split(":")[0] for m in mail] == [
+        "Booked",
+        "Cancelled",
+        "Booked",
+        "New time",
+    ]
+
+
+async def test_a_message_no_longer_true_is_skipped(
+    live: Settings, db: Database, smtp: SmtpServer
+) -> None:
+    async with Api.start(live, db) as api:
+        c = await circle(api, capacity=5)
+        b = await api.book(c["march"]["id"], c["ann"]["id"])
+        await api.ok("DELETE", f"/api/v1/bookings/{b['id']}")
+        await drain(live)
+    # The invite owed for the booking is skipped (the place is gone); the cancellation goes.
+    assert [calendar_method(m) for m in smtp.recorder.to("ann@example.org")] == ["CANCEL"]
+    assert await statuses(db) == {"sent": 1, "skipped": 1}
+
+
+async def test_smtp_down_for_a_while(live: Settings, db: Database, smtp: SmtpServer) -> None:
+    smtp.stop()
+    async with Api.start(live, db) as api:
+        c = await circle(api, capacity=5)
+        await api.book(c["march"]["id"], c["ann"]["id"])
+        await api.book(c["march"]["id"], c["bea"]["id"])
+        await drain(live)
+        assert await statuses(db) == {"pending": 2}
+        async with db.read() as conn:
+            errors = (await conn.execute(select(outbox.c.last_error))).scalars().all()
+        assert all(e and "@" not in e for e in errors)
+        smtp.start()
+        deadline = time.monotonic() + 30
+        while (await statuses(db)).get("pending") and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            await drain(live)
+        assert await statuses(db) == {"sent": 2}
+    assert len(smtp.recorder.messages) == 2
+
+
+async def test_redis_down_during_bookings_loses_nothing(
+    live: Settings, db: Database, smtp: SmtpServer, redis: PrivateRedis
+) -> None:
+    async with Api.start(live, db) as api:
+        c = await circle(api, capacity=5)
+        redis.stop()
+        r = await api.request(
+            "POST",
+            f"/api/v1/sessions/{c['march']['id']}/bookings",
+            json={"member_id": c["ann"]["id"]},
+        )
+        assert r.status_code == 201
+        r = await api.request(
+            "POST",
+            f"/api/v1/sessions/{c['march']['id']}/bookings",
+            json={"member_id": c["bea"]["id"]},
+        )
+        assert r.status_code == 201
+        health = await api.ok("GET", "/healthz")
+        assert health["outbox"]["pending"] == 2 and health["worker"]["redis"] == "down"
+        redis.start()
+        await drain(live)
+    assert await statuses(db) == {"sent": 2}
+    assert sorted(str(m["To"]) for m in smtp.recorder.messages) == [
+        "Ann <ann@example.org>",
+        "Bea <bea@example.org>",
+    ]
+
+
+async def test_dev_mode_writes_eml_files(
+    settings: Settings, db: Database, database_url: str, redis: PrivateRedis
+) -> None:
+    dev = replace(settings, database_url=database_url, redis_url=redis.url, smtp_url=None)
+    async with Api.start(dev, db) as api:
+        c = await circle(api)
+        await api.book(c["march"]["id"], c["ann"]["id"])
+        await drain(dev)
+    files = sorted(dev.outbox_dir.glob("*.eml"))
+    assert len(files) == 1
+    assert b'Content-Type: text/calendar; method="REQUEST"' in files[0].read_bytes()
+
+
+async def _two_hundred_owed(db: Database) -> None:
+    now = datetime.now(UTC)
+    g = await groups.create_group(db, name="Kill", timezone="UTC", now=now)
+    people = await groups.add_members(
+        db, g.id, [groups.NewMember(f"P{i}", f"p{i}@example.org") for i in range(200)], now=now
+    )
+    await series.create_series(
+        db,
+        g.id,
+        series.SeriesInput(
+            "Kill", "FREQ=DAILY;COUNT=1", (now + timedelta(days=5)).replace(tzinfo=None), 60, 300
+        ),
+        now=now,
+        horizon_days=30,
+    )
+    [s] = await sessions.list_sessions(db, g.id, start=now, end=now + timedelta(days=9), now=now)
+    for p in people:
+        await bookings.book_seat(db, s.id, p.id, now=now)
+    await keys.create_key(db, "x", now=now)
+
+
+@pytest.mark.slow
+async def test_worker_killed_mid_batch_delivers_everything_once(
+    database_url: str, redis: PrivateRedis, tmp_path: Path
+) -> None:
+    smtp = SmtpServer(delay=0.01)  # slow enough for the kill to land mid-batch
+    smtp.start()
+    db = Database(database_url)
+    env = {
+        **os.environ,
+        "DROPIN_DATABASE_URL": database_url,
+        "DROPIN_REDIS_URL": redis.url,
+        "DROPIN_SMTP_URL": smtp.url,
+        "DROPIN_SECRET_KEY": "k" * 48,
+        "DROPIN_MAIL_FROM": "dropin@example.net",
+        # A claim left by the killed worker is retaken after 2 s instead of 5 minutes.
+        "DROPIN_OUTBOX_CLAIM_TIMEOUT": "2",
+        "DROPIN_LOG_LEVEL": "WARNING",
+    }
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        await _two_hundred_owed(db)
+
+        def start() -> subprocess.Popen[bytes]:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "dropin", "worker"], env=env, cwd=tmp_path
+            )
+            procs.append(proc)
+            return proc
+
+        first = start()
+        await asyncio.to_thread(
+            wait_for, lambda: len(smtp.recorder.messages) >= 40, 60, "the first 40 messages"
+        )
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        got = len(set(smtp.recorder.ids()))
+        assert got < 200, "the kill landed too late to test anything"
+        start()
+        await asyncio.to_thread(
+            wait_for, lambda: len(set(smtp.recorder.ids())) >= 200, 90, "all 200 messages"
+        )
+        await asyncio.sleep(1)  # anything more that would arrive, arrives
+        counts = Counter(smtp.recorder.ids())
+        assert len(counts) == 200
+        repeated = {mid: n for mid, n in counts.items() if n > 1}
+        # At most the one message in flight when the kill landed, sent twice.
+        assert len(repeated) <= 1 and all(n == 2 for n in repeated.values()), repeated
+        assert await statuses(db) == {"sent": 200}
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(10)
+        smtp.stop()
+        await db.dispose()
