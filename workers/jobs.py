@@ -6,8 +6,11 @@ ctx: ``db`` (Database), ``settings``, ``mailer`` (workers.mail), ``links`` (Link
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import random
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,9 +22,10 @@ from dropin.store.db import Database
 from workers.mail import Mailer, MailError, backoff
 
 log = logging.getLogger("dropin.worker")
-# One job follows a member's queue for a session this far before handing back.
-CHAIN_LIMIT = 50
-SWEEP_BATCH = 500
+# Rows claimed at a time: small, so a dead worker strands few and others share the work.
+BATCH = 20
+# A sweep hands over to a fresh job after this long, so a backlog never blocks the cron.
+SWEEP_SECONDS = 60.0
 
 
 def _now() -> datetime:
@@ -29,65 +33,77 @@ def _now() -> datetime:
 
 
 def sweep_job_id(now: datetime) -> str:
-    """Kicks within one second share one sweep; the next second gets a fresh one."""
+    """Nudges within one second share one sweep; the next second gets a fresh one."""
     return f"outbox-sweep-{int(now.timestamp())}"
 
 
 async def sweep_outbox(ctx: dict[str, Any]) -> int:
-    """Enqueue a delivery job for every due row (first in line per session and member).
+    """Deliver every due outbox row, batch after batch, until none is due or time is up.
 
-    Runs every few seconds from cron and right after a request wrote outbox rows, so nothing
-    waits on a lost enqueue. Job ids are per row and attempt: a row already queued is not
-    queued twice, and a row a dead worker left behind gets a fresh job.
-    """
-    db: Database = ctx["db"]
-    settings: Settings = ctx["settings"]
-    stale = timedelta(seconds=settings.outbox_claim_timeout)
-    due = await outbox.due_rows(db, now=_now(), limit=SWEEP_BATCH, stale=stale)
-    for row_id, tries in due:
-        await ctx["redis"].enqueue_job("deliver_outbox", row_id, _job_id=job_id(row_id, tries))
-    return len(due)
-
-
-def job_id(row_id: int, tries: int) -> str:
-    """One job per row and attempt: queued once, and queued anew when the row is retried."""
-    return f"outbox-{row_id}-{tries}"
-
-
-async def deliver_outbox(ctx: dict[str, Any], row_id: int) -> int:
-    """Deliver outbox row ``row_id``, then the later rows for the same session and member.
-
-    Returns how many rows were finished (sent, skipped or failed).
+    Runs every few seconds from cron and right after a request wrote outbox rows (so nothing
+    waits on a lost enqueue). Several sweeps may run at once, here or on other workers:
+    each claims its own rows. Returns how many rows were finished.
     """
     db: Database = ctx["db"]
     settings: Settings = ctx["settings"]
     stale = timedelta(seconds=settings.outbox_claim_timeout)
     finished = 0
-    current: int | None = row_id
-    while current is not None and finished < CHAIN_LIMIT:
-        if not await outbox.claim(db, current, now=_now(), stale=stale):
+    deadline = time.monotonic() + SWEEP_SECONDS
+    while time.monotonic() < deadline:
+        batch = await outbox.claim_batch(db, now=_now(), limit=BATCH, stale=stale)
+        if not batch:
             break
-        if not await _deliver_claimed(ctx, current):
-            break
-        finished += 1
-        current = await outbox.next_in_line(db, current)
-    if current is not None and finished == CHAIN_LIMIT:
-        tries = await outbox.attempts(db, current)
-        await ctx["redis"].enqueue_job("deliver_outbox", current, _job_id=job_id(current, tries))
+        finished += await _deliver_batch(ctx, batch)
+    else:
+        # Out of time with rows left: hand over to a fresh sweep rather than hog a job slot.
+        await ctx["redis"].enqueue_job("sweep_outbox", _job_id=f"{sweep_job_id(_now())}-more")
     return finished
 
 
-async def _deliver_claimed(ctx: dict[str, Any], row_id: int) -> bool:
-    """Send one claimed row; True when it is finished, False when it will be retried."""
-    db: Database = ctx["db"]
-    settings: Settings = ctx["settings"]
-    mailer: Mailer = ctx["mailer"]
-    now = _now()
+async def _deliver_batch(ctx: dict[str, Any], batch: list[int]) -> int:
+    """Compose the next message while the previous one is on the wire (one SMTP connection).
+
+    Sends stay one at a time, each marked as it is sent, so a kill can repeat at most the
+    one message in flight.
+    """
+    ready: asyncio.Queue[tuple[int, outbox.Outgoing | None]] = asyncio.Queue(maxsize=2)
+
+    async def compose_all() -> None:
+        for row_id in batch:
+            await ready.put((row_id, await _compose(ctx, row_id)))
+
+    composer = asyncio.create_task(compose_all())
+    finished = 0
     try:
-        outgoing = await outbox.compose_row(db, ctx["links"], settings.mail_from, row_id, now=now)
+        for _ in batch:
+            row_id, outgoing = await ready.get()
+            if await _send(ctx, row_id, outgoing):
+                finished += 1
+    finally:
+        composer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await composer
+    return finished
+
+
+async def _compose(ctx: dict[str, Any], row_id: int) -> outbox.Outgoing | None:
+    settings: Settings = ctx["settings"]
+    try:
+        return await outbox.compose_row(
+            ctx["db"], ctx["links"], settings.mail_from, row_id, now=_now()
+        )
     except Exception as exc:  # a bug must not lose the message: retry later, loudly
         log.error("outbox %d: could not compose (%s); will retry", row_id, type(exc).__name__)
-        await _retry(db, row_id, f"compose error: {type(exc).__name__}", now)
+        return None
+
+
+async def _send(ctx: dict[str, Any], row_id: int, outgoing: outbox.Outgoing | None) -> bool:
+    """Send one claimed row; True when it is finished, False when it will be retried."""
+    db: Database = ctx["db"]
+    mailer: Mailer = ctx["mailer"]
+    now = _now()
+    if outgoing is None:
+        await _retry(db, row_id, "compose error", now)
         return False
     if outgoing.message is None:
         await outbox.mark_skipped(db, row_id, outgoing.skip_reason or "not owed")

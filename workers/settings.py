@@ -1,7 +1,7 @@
 """arq ``WorkerSettings``: the functions, cron jobs, and the start-up that owns the pools.
 
 Run with ``dropin worker`` (``dropin dev`` runs one in-process). Jobs keep no results, so a
-row's job id (``outbox-<id>``) can be used again once its job has finished.
+sweep's job id can be used again once it has finished.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from arq.worker import func
 from dropin.config import Settings
 from dropin.store.db import Database
 from workers.jobs import (
-    deliver_outbox,
     extend_horizon,
     links_for,
     queue_reminders,
@@ -24,10 +23,7 @@ from workers.jobs import (
 from workers.mail import mailer_from_settings
 
 HEALTH_KEY = "dropin:worker:health"
-FUNCTIONS = [
-    func(deliver_outbox, name="deliver_outbox", keep_result=0, max_tries=1000),
-    func(sweep_outbox, name="sweep_outbox", keep_result=0),
-]
+FUNCTIONS = [func(sweep_outbox, name="sweep_outbox", keep_result=0, timeout=300)]
 CRON_JOBS = [
     # The sweep is what guarantees delivery when an enqueue was lost (Redis down, a crash).
     cron(sweep_outbox, second=set(range(0, 60, 5)), run_at_startup=True, keep_result=0),

@@ -16,6 +16,7 @@ give the same message, byte for byte.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime
 from email import policy
 from email.headerregistry import Address
@@ -28,16 +29,24 @@ from icalendar import Calendar
 __all__ = ["INVITE_FILENAME", "build_imip", "build_notice", "calendar_method"]
 
 INVITE_FILENAME = "invite.ics"
+_METHOD = re.compile(rb"^METHOD:([A-Za-z-]+)\r?$", re.M)
 
 # SMTP policy: CRLF line endings and RFC 2047/6532-correct headers when serialised.
 _POLICY = policy.SMTP
 
 
 def calendar_method(calendar: bytes) -> str | None:
-    """The METHOD of an iCalendar object, upper-cased, or None when it has none."""
-    parsed = Calendar.from_ical(calendar)
-    method = parsed.get("METHOD")
-    return str(method).upper() if method is not None else None
+    """The METHOD of an iCalendar object, upper-cased, or None when it has none.
+
+    Read from the VCALENDAR's own properties (before its first component) without parsing
+    the whole object: this runs for every email sent.
+    """
+    head = calendar.split(b"\nBEGIN:", 1)[0] if calendar.startswith(b"BEGIN:VCALENDAR") else b""
+    if not head:
+        method = Calendar.from_ical(calendar).get("METHOD")
+        return str(method).upper() if method is not None else None
+    found = _METHOD.search(head)
+    return found.group(1).decode().upper() if found else None
 
 
 def build_imip(

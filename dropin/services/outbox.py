@@ -3,10 +3,10 @@
 Every change that owes someone a message wrote an outbox row in its own transaction
 (:func:`dropin.services.common.outbox_insert`). Workers deliver rows one at a time:
 
-1. **claim** — a row is taken only if it is due (pending, or left "sending" by a worker that
-   died more than :data:`STALE_CLAIM` ago) *and* no earlier row for the same session and member
-   is undelivered, so one person's messages about one session go out in the order written
-   (an invite never arrives after its cancellation);
+1. **claim** — rows are taken in batches, only if due (pending, or left "sending" by a worker
+   that died more than :data:`STALE_CLAIM` ago) *and* first undelivered for their session and
+   member, so one person's messages about one session go out in the order written (an
+   invite never arrives after its cancellation);
 2. **compose** — from the current state of the session, member and booking; a message that
    is no longer true when its turn comes (a reminder for a cancelled place) is skipped;
 3. **mark** — sent (each row as it is sent, never per batch), retry later with backoff, or
@@ -56,103 +56,49 @@ def _due(now: datetime, stale: timedelta = STALE_CLAIM) -> Any:
     )
 
 
-async def due_rows(
-    db: Database, *, now: datetime, limit: int = 500, stale: timedelta = STALE_CLAIM
-) -> list[tuple[int, int]]:
-    """(id, attempts) of rows a worker may deliver now: the first undelivered row of each
-    session-and-member pair, if due. Attempts rise with every claim, so a job id made of both
-    is new whenever a row needs a new try (a dead worker's job id may linger in Redis)."""
-    async with db.read() as conn:
+async def claim_batch(
+    db: Database, *, now: datetime, limit: int = 20, stale: timedelta = STALE_CLAIM
+) -> list[int]:
+    """Take up to ``limit`` due rows for delivery, at most one per session and member.
+
+    Candidates are the first undelivered row of each pair, so a pair's second message is
+    never in flight while its first is; the conditional update (with RETURNING) makes sure
+    that of two workers racing for a row exactly one gets it. Ids come back in write order.
+    """
+    async with db.write() as conn:
         rows = (
             await conn.execute(
                 select(
                     outbox.c.id,
                     outbox.c.session_id,
                     outbox.c.member_id,
-                    outbox.c.attempts,
                     _due(now, stale).label("due"),
                 )
                 .where(outbox.c.status.in_(UNDELIVERED))
                 .order_by(outbox.c.id)
-                .limit(limit * 4)
+                .limit(limit * 20)
             )
         ).all()
-    seen: set[tuple[str | None, str | None]] = set()
-    found: list[tuple[int, int]] = []
-    for r in rows:
-        pair = (r.session_id, r.member_id)
-        if pair in seen:
-            continue
-        seen.add(pair)
-        if r.due:
-            found.append((r.id, r.attempts))
-            if len(found) >= limit:
-                break
-    return found
-
-
-async def claim(
-    db: Database, row_id: int, *, now: datetime, stale: timedelta = STALE_CLAIM
-) -> bool:
-    """Take row ``row_id`` for delivery if it is due and first in line for its pair."""
-    async with db.write() as conn:
-        row = (
-            await conn.execute(
-                select(outbox.c.session_id, outbox.c.member_id).where(outbox.c.id == row_id)
-            )
-        ).first()
-        if row is None:
-            return False
-        earlier = (
-            await conn.execute(
-                select(outbox.c.id)
-                .where(
-                    outbox.c.session_id.is_(None)
-                    if row.session_id is None
-                    else outbox.c.session_id == row.session_id,
-                    outbox.c.member_id.is_(None)
-                    if row.member_id is None
-                    else outbox.c.member_id == row.member_id,
-                    outbox.c.id < row_id,
-                    outbox.c.status.in_(UNDELIVERED),
-                )
-                .limit(1)
-            )
-        ).first()
-        if earlier is not None:
-            return False
+        seen: set[tuple[str | None, str | None]] = set()
+        wanted: list[int] = []
+        for r in rows:
+            pair = (r.session_id, r.member_id)
+            if pair in seen:
+                continue
+            seen.add(pair)
+            if r.due:
+                wanted.append(r.id)
+                if len(wanted) >= limit:
+                    break
+        if not wanted:
+            return []
         taken = await conn.execute(
             update(outbox)
-            .where(outbox.c.id == row_id, _due(now, stale))
+            .where(outbox.c.id.in_(wanted), _due(now, stale))
             .values(status="sending", claimed_at=now, attempts=outbox.c.attempts + 1)
+            .returning(outbox.c.id)
         )
-        return bool(taken.rowcount == 1)
-
-
-async def next_in_line(db: Database, row_id: int) -> int | None:
-    """The next undelivered row for the same session and member as ``row_id``, if any."""
-    async with db.read() as conn:
-        row = (
-            await conn.execute(
-                select(outbox.c.session_id, outbox.c.member_id).where(outbox.c.id == row_id)
-            )
-        ).first()
-        if row is None:
-            return None
-        found = (
-            await conn.execute(
-                select(outbox.c.id)
-                .where(
-                    outbox.c.session_id == row.session_id,
-                    outbox.c.member_id == row.member_id,
-                    outbox.c.id > row_id,
-                    outbox.c.status.in_(UNDELIVERED),
-                )
-                .order_by(outbox.c.id)
-                .limit(1)
-            )
-        ).first()
-    return None if found is None else int(found.id)
+        return sorted(int(i) for i in taken.scalars().all())
 
 
 async def _finish(db: Database, row_id: int, **values: Any) -> None:

@@ -20,6 +20,8 @@ class Recorder:
 
     delay: float = 0.0
     messages: list[EmailMessage] = field(default_factory=list)
+    # Message-IDs as received, kept apart so that polling them is cheap.
+    received_ids: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -33,11 +35,16 @@ class Recorder:
         assert isinstance(parsed, EmailMessage)
         with self.lock:
             self.messages.append(parsed)
+            self.received_ids.append(str(parsed["Message-ID"]))
         return "250 OK"
 
     def ids(self) -> list[str]:
         with self.lock:
-            return [str(m["Message-ID"]) for m in self.messages]
+            return list(self.received_ids)
+
+    def unique(self) -> int:
+        with self.lock:
+            return len(set(self.received_ids))
 
     def to(self, address: str) -> list[EmailMessage]:
         with self.lock:
