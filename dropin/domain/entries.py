@@ -14,7 +14,7 @@ from typing import Literal
 
 from dropin.domain.ical import CalendarEvent, Status, discreet
 
-Relation = Literal["confirmed", "waitlisted", "cancelled", "lead", "co", "public"]
+Relation = Literal["confirmed", "waitlisted", "cancelled", "lead", "co", "public", "invited"]
 UID_DOMAIN = "dropin"
 
 
@@ -65,7 +65,7 @@ def _summary(facts: SessionFacts, seat: Seat, quiet: bool) -> str:
 def _status(facts: SessionFacts, seat: Seat) -> Status:
     if facts.status == "cancelled" or seat.relation == "cancelled":
         return "CANCELLED"
-    if seat.relation == "waitlisted":
+    if seat.relation in ("waitlisted", "invited"):
         return "TENTATIVE"
     return "CONFIRMED"
 
@@ -85,6 +85,8 @@ def _description(facts: SessionFacts, seat: Seat) -> str:
         lines.append(f"You are {role} this drop-in ({facts.group_name}).")
     elif seat.relation == "confirmed":
         lines.append(f"Your place in {facts.group_name} is booked.")
+    elif seat.relation == "invited":
+        lines.append(f"You are invited to this drop-in of {facts.group_name}.")
     elif seat.relation == "public":
         lines.append(f"A drop-in of {facts.group_name}. Ask the organizer for a place.")
     if seat.join_url and facts.status != "cancelled" and seat.relation != "cancelled":

@@ -25,6 +25,7 @@ Kind = Literal[
     "session_rescheduled",
     "session_cancelled",
     "facilitator_assigned",
+    "session_invitation",
     "reminder_24h",
     "reminder_1h",
 ]
@@ -137,6 +138,17 @@ def compose(
         lines = [f"You are asked to {role} this drop-in.", f"When: {at}", *_join_lines(links)]
         method = "REQUEST"
         partstat = "NEEDS-ACTION"
+    elif kind == "session_invitation":
+        subject = f"Invitation: {name}, {at}"
+        lines = [
+            "You are invited to the next drop-in.",
+            f"When: {at}",
+            f"Coming? Book your place in one click: {links.accept_url or links.page_url}",
+            f"Not this time? Let us know: {links.decline_url or links.page_url}",
+            f"Add all your drop-ins to your calendar: {links.feed_url}",
+        ]
+        method = "REQUEST"
+        partstat = "NEEDS-ACTION"
     elif kind in ("reminder_24h", "reminder_1h"):
         soon = "tomorrow" if kind == "reminder_24h" else "in an hour"
         subject = f"Reminder: {name} {soon}, {at}"
@@ -151,8 +163,10 @@ def compose(
     lines.append("Nothing is recorded. What is said in the group stays in the group.")
     calendar = None
     if method is not None:
+        # An invitation is not a place yet: in the calendar it is tentative, without a join link.
+        shown = Seat("invited", seat.revision) if kind == "session_invitation" else seat
         invite_seat = (
-            seat
+            shown
             if method == "REQUEST"
             else Seat(
                 "cancelled", seat.revision, updated_at=seat.updated_at, page_url=links.page_url

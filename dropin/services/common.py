@@ -22,6 +22,7 @@ OUTBOX_KINDS = frozenset(
         "session_rescheduled",
         "session_cancelled",
         "facilitator_assigned",
+        "session_invitation",
     }
 )
 

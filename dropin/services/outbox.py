@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from dropin.domain.entries import Seat, SessionFacts
 from dropin.domain.imip import build_imip, build_notice
 from dropin.domain.messages import Kind, MemberLinks, Recipient, Sender, compose
+from dropin.errors import Conflict, NotFound
 from dropin.services.feeds import LinkMaker
 from dropin.services.member_page import rsvp_url
 from dropin.store.db import Database
@@ -212,7 +213,7 @@ async def compose_row(
         updated_at=found.updated_at,
     )
     seat = Seat(
-        relation=relation if relation != "none" else "cancelled",  # type: ignore[arg-type]
+        relation=relation if relation != "none" else "public",  # type: ignore[arg-type]
         revision=booking.revision if booking is not None else 0,
         waitlist_position=position,
         updated_at=booking.updated_at if booking is not None else None,
@@ -222,9 +223,14 @@ async def compose_row(
         page_url=links.page(member.id, member.link_nonce),
         feed_url=links.feed(member.id, member.link_nonce),
         join_url=links.join(found.id, member.id, found.ends_at) if active else None,
+        accept_url=(
+            rsvp_url(links, found.id, member.id, "accept", found.ends_at)
+            if kind == "session_invitation"
+            else None
+        ),
         decline_url=(
             rsvp_url(links, found.id, member.id, "decline", found.ends_at)
-            if relation in ("confirmed", "waitlisted")
+            if relation in ("confirmed", "waitlisted") or kind == "session_invitation"
             else None
         ),
     )
@@ -296,6 +302,8 @@ _NEEDS: dict[str, set[str]] = {
     "booking_waitlisted": {"waitlisted"},
     "session_rescheduled": {"confirmed", "waitlisted", "lead", "co"},
     "facilitator_assigned": {"lead", "co"},
+    # Invited members who booked or declined meanwhile need no invitation any more.
+    "session_invitation": {"none", "cancelled"},
     "reminder_24h": {"confirmed", "lead", "co"},
     "reminder_1h": {"confirmed", "lead", "co"},
 }
@@ -315,6 +323,76 @@ def _stale(kind: str, status: str, relation: str, now: datetime, starts_at: date
 
 
 # Scheduled messages and housekeeping ------------------------------------------------------------
+
+
+async def invite_group(db: Database, session_id: str, *, now: datetime) -> int:
+    """Owe an invitation to every parent of the session's group without a place in it.
+
+    Each member is invited to a session once, however often this is called.
+    """
+    async with db.read() as conn:
+        session = (await conn.execute(select(sessions).where(sessions.c.id == session_id))).first()
+        if session is None:
+            raise NotFound("no such session", code="session_not_found")
+        if session.status != "scheduled" or now >= session.starts_at:
+            raise Conflict(
+                "only upcoming scheduled sessions can be announced", code="session_not_open"
+            )
+        booked = select(bookings.c.member_id).where(
+            bookings.c.session_id == session_id, bookings.c.status != "cancelled"
+        )
+        parents = (
+            (
+                await conn.execute(
+                    select(members.c.id).where(
+                        members.c.group_id == session.group_id,
+                        members.c.role == "parent",
+                        members.c.id.not_in(booked),
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    created = 0
+    for member_id in parents:
+        if await _owe_once(db, "session_invitation", session_id, member_id, None, now):
+            created += 1
+    return created
+
+
+async def _owe_once(
+    db: Database,
+    kind: str,
+    session_id: str,
+    member_id: str,
+    booking_id: str | None,
+    now: datetime,
+) -> bool:
+    """Write an outbox row keyed by (kind, session, member) unless one exists already."""
+    key = f"{kind}:{session_id}:{member_id}"
+    try:
+        async with db.write() as conn:
+            exists = (
+                await conn.execute(select(outbox.c.id).where(outbox.c.dedup_key == key))
+            ).first()
+            if exists is not None:
+                return False
+            await conn.execute(
+                outbox.insert().values(
+                    kind=kind,
+                    session_id=session_id,
+                    member_id=member_id,
+                    booking_id=booking_id,
+                    status="pending",
+                    attempts=0,
+                    created_at=now,
+                    dedup_key=key,
+                )
+            )
+    except IntegrityError:
+        return False  # another worker wrote it first
+    return True
 
 
 async def queue_reminders(db: Database, *, now: datetime) -> int:
@@ -343,29 +421,8 @@ async def queue_reminders(db: Database, *, now: datetime) -> int:
                 people += [(s.id, b.member_id, b.id) for b in booked]
                 people += [(s.id, m, None) for m in (s.lead_member_id, s.co_member_id) if m]
         for session_id, member_id, booking_id in people:
-            key = f"{kind}:{session_id}:{member_id}"
-            try:
-                async with db.write() as conn:
-                    exists = (
-                        await conn.execute(select(outbox.c.id).where(outbox.c.dedup_key == key))
-                    ).first()
-                    if exists is not None:
-                        continue
-                    await conn.execute(
-                        outbox.insert().values(
-                            kind=kind,
-                            session_id=session_id,
-                            member_id=member_id,
-                            booking_id=booking_id,
-                            status="pending",
-                            attempts=0,
-                            created_at=now,
-                            dedup_key=key,
-                        )
-                    )
-                    created += 1
-            except IntegrityError:
-                continue  # another worker queued it first
+            if await _owe_once(db, kind, session_id, member_id, booking_id, now):
+                created += 1
     return created
 
 

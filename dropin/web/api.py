@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dropin.errors import Invalid
-from dropin.services import bookings, groups, links, series, sessions
+from dropin.services import bookings, groups, links, outbox, series, sessions
 from dropin.services.views import BookingView, GroupView, MemberView, SessionView
 from dropin.web import (
     ids,  # noqa: F401 - the {name:id} path convertor
@@ -280,6 +280,14 @@ async def cancel_booking(request: Request) -> Response:
     return model_response(_booking_out(view))
 
 
+async def invite_group(request: Request) -> Response:
+    await require_organizer(request)
+    count = await outbox.invite_group(
+        app_state(request).db, request.path_params["session_id"], now=utcnow()
+    )
+    return model_response(schemas.InvitationsOut(invited=count), 202)
+
+
 async def create_join_link(request: Request) -> Response:
     await require_organizer(request)
     body = await parse(request, schemas.JoinLinkIn)
@@ -316,6 +324,7 @@ routes = [
     Route("/sessions/{session_id:id}/bookings", create_booking, methods=["POST"]),
     Route("/sessions/{session_id:id}/bookings", list_bookings, methods=["GET"]),
     Route("/sessions/{session_id:id}/join-links", create_join_link, methods=["POST"]),
+    Route("/sessions/{session_id:id}/invitations", invite_group, methods=["POST"]),
     Route("/bookings/{booking_id:id}", get_booking, methods=["GET"]),
     Route("/bookings/{booking_id:id}", cancel_booking, methods=["DELETE"]),
 ]

@@ -152,6 +152,15 @@ OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, int, type[BaseMode
         s.JoinLinkOut,
         "400 401 403 404 409 422",
     ),
+    (
+        "post",
+        "/api/v1/sessions/{session_id}/invitations",
+        "Invite the group's parents without a place (email with accept / decline)",
+        None,
+        202,
+        s.InvitationsOut,
+        "401 404 409",
+    ),
     ("get", "/api/v1/bookings/{booking_id}", "Get a booking", None, 200, s.BookingOut, "401 404"),
     (
         "delete",

@@ -190,6 +190,10 @@ class BookingOut(_Out):
     )
 
 
+class InvitationsOut(_Out):
+    invited: int = Field(description="Parents newly owed an invitation (each is invited once)")
+
+
 class JoinLinkOut(_Out):
     url: str
     expires_at: datetime

@@ -136,3 +136,14 @@ def test_when() -> None:
     assert when(datetime(2028, 1, 11, 19, 30, tzinfo=UTC), "Asia/Kolkata") == (
         "Wednesday 12 January 2028 at 01:00 (Asia/Kolkata)"
     )
+
+
+def test_invitation_has_one_click_accept_and_decline() -> None:
+    m = compose("session_invitation", FACTS, Seat("public"), ANN, LINKS, SENDER, now=NOW)
+    assert m.subject.startswith("Invitation: Evening drop-in")
+    assert "Book your place in one click: https://d.example/r/ACCEPT" in m.text
+    assert "https://d.example/r/DECLINE" in m.text
+    assert m.method == "REQUEST" and m.calendar is not None
+    cal = m.calendar.decode()
+    assert "PARTSTAT=NEEDS-ACTION" in cal and "RSVP=TRUE" in cal
+    assert "STATUS:TENTATIVE" in cal and "/j/JOIN" not in cal

@@ -300,3 +300,31 @@ async def test_worker_killed_mid_batch_delivers_everything_once(
                 proc.wait(10)
         smtp.stop()
         await db.dispose()
+
+
+async def test_invite_the_group_then_accept_from_the_email(
+    live: Settings, db: Database, smtp: SmtpServer
+) -> None:
+    async with Api.start(live, db) as api:
+        c = await circle(api, capacity=5)
+        lee = await api.member(c["group"]["id"], "Lee", role="facilitator")
+        await api.book(c["march"]["id"], c["bea"]["id"])
+        url = f"/api/v1/sessions/{c['march']['id']}/invitations"
+        first = await api.ok("POST", url, 202)
+        assert first == {"invited": 1}  # Ann only: Bea is booked, Lee facilitates
+        assert await api.ok("POST", url, 202) == {"invited": 0}  # once, ever
+        await drain(live)
+        [invitation] = smtp.recorder.to("ann@example.org")
+        assert calendar_method(invitation) == "REQUEST"
+        text = invitation.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        accept = next(w for w in text.split() if "/r/" in w)
+        assert not smtp.recorder.to(lee["email"])
+        page = await api.client.get(accept.removeprefix("http://127.0.0.1:8000"))
+        assert page.status_code == 200
+        done = await api.client.post(accept.removeprefix("http://127.0.0.1:8000"))
+        assert "booked" in done.text
+        session = await api.ok("GET", f"/api/v1/sessions/{c['march']['id']}")
+        assert session["confirmed_count"] == 2
+        await drain(live)
+    ann_mail = smtp.recorder.to("ann@example.org")
+    assert [str(m["Subject"]).strip().split(":")[0] for m in ann_mail] == ["Invitation", "Booked"]
