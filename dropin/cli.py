@@ -526,3 +526,7 @@ async def sessions_join_link(
 
 def _logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":
+        # arq logs every job start and finish (a cron sweep every 5 s); ours say what matters.
+        logging.getLogger("arq").setLevel(logging.WARNING)
+        logging.getLogger("alembic").setLevel(logging.WARNING)

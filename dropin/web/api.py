@@ -24,7 +24,12 @@ from dropin.web.state import app_state, require_organizer, utcnow
 
 def _session_out(view: SessionView) -> schemas.SessionOut:
     return schemas.SessionOut(
-        **{k: getattr(view, k) for k in schemas.SessionOut.model_fields if k != "facilitators"},
+        **{
+            k: getattr(view, k)
+            for k in schemas.SessionOut.model_fields
+            if k not in ("facilitators", "local_start")
+        },
+        local_start=view.local_start.isoformat(),
         facilitators=schemas.FacilitatorsOut.model_validate({"lead": view.lead, "co": view.co}),
     )
 

@@ -155,7 +155,10 @@ class SessionOut(_Out):
     starts_at: datetime = Field(description="UTC, ISO 8601 with Z")
     ends_at: datetime = Field(description="UTC, ISO 8601 with Z")
     timezone: str
-    local_start: datetime = Field(description="Start in the group's zone, with its offset")
+    local_start: str = Field(
+        description="Start in the group's zone, ISO 8601 with its offset (+00:00 in winter)",
+        examples=["2027-04-13T19:30:00+01:00"],
+    )
     status: Literal["scheduled", "cancelled"]
     capacity: int
     confirmed_count: int
