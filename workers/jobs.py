@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dropin.config import Settings
-from dropin.services import outbox
+from dropin.services import outbox, rota
 from dropin.services.feeds import LinkMaker
 from dropin.services.series import extend_horizons
 from dropin.store.db import Database
@@ -144,6 +144,15 @@ async def queue_reminders(ctx: dict[str, Any]) -> int:
         log.info("reminders queued: %d", created)
         await sweep_outbox(ctx)
     return created
+
+
+async def rotate_facilitators(ctx: dict[str, Any]) -> int:
+    """Give every upcoming session without a lead a fair lead and co; returns sessions filled."""
+    filled = await rota.rotate_all(ctx["db"], now=_now())
+    if filled:
+        log.info("rotation: %d sessions filled", filled)
+        await sweep_outbox(ctx)
+    return filled
 
 
 async def extend_horizon(ctx: dict[str, Any]) -> int:

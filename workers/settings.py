@@ -18,6 +18,7 @@ from workers.jobs import (
     extend_horizon,
     links_for,
     queue_reminders,
+    rotate_facilitators,
     sweep_outbox,
 )
 from workers.mail import mailer_from_settings
@@ -28,6 +29,7 @@ CRON_JOBS = [
     # The sweep is what guarantees delivery when an enqueue was lost (Redis down, a crash).
     cron(sweep_outbox, second=set(range(0, 60, 5)), run_at_startup=True, keep_result=0),
     cron(queue_reminders, second={30}, keep_result=0),
+    cron(rotate_facilitators, minute={5}, second={0}, run_at_startup=True, keep_result=0),
     cron(extend_horizon, hour={3}, minute={17}, second={0}, run_at_startup=True, keep_result=0),
 ]
 

@@ -45,6 +45,9 @@ def member_view(row: Row[Any]) -> MemberView:
         discreet=row.discreet,
         timezone=row.timezone,
         created_at=row.created_at,
+        weight=row.weight,
+        max_per_quarter=row.max_per_quarter,
+        led_before=row.led_before,
         link_nonce=row.link_nonce,
     )
 
@@ -175,6 +178,9 @@ async def add_members(
             discreet=m.discreet,
             timezone=m.timezone,
             created_at=now,
+            weight=1.0,
+            max_per_quarter=None,
+            led_before=0,
             link_nonce=secrets.token_hex(16),
         )
         for m in cleaned
@@ -231,7 +237,8 @@ async def get_member(db: Database, member_id: str) -> MemberView:
 async def update_member(
     db: Database, member_id: str, changes: dict[str, Any], *, now: datetime
 ) -> MemberView:
-    """Change a member's display name, discreet preference or time zone (None: the group's)."""
+    """Change a member's name, discreet preference, time zone (None: the group's) or, for a
+    facilitator, rotation settings (weight, max_per_quarter, led_before)."""
     values: dict[str, Any] = {}
     try:
         if "display_name" in changes:
@@ -243,6 +250,15 @@ async def update_member(
     if "timezone" in changes:
         tz = changes["timezone"]
         values["timezone"] = None if tz is None else _timezone(tz)
+    # Rotation settings (facilitators): range checks live in the request schema too.
+    if "weight" in changes:
+        if not 0 < changes["weight"] <= 10:
+            raise Invalid("weight must be above 0 and at most 10")
+        values["weight"] = float(changes["weight"])
+    if "max_per_quarter" in changes:
+        values["max_per_quarter"] = changes["max_per_quarter"]
+    if "led_before" in changes:
+        values["led_before"] = changes["led_before"]
     async with db.write() as conn:
         await member_row(conn, member_id)
         if values:

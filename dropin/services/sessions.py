@@ -243,7 +243,15 @@ async def set_facilitators(
         await conn.execute(
             sessions.update()
             .where(sessions.c.id == session_id)
-            .values(lead_member_id=lead_member_id, co_member_id=co_member_id, updated_at=now)
+            .values(
+                lead_member_id=lead_member_id,
+                co_member_id=co_member_id,
+                # Hand-picked facilitators are never changed by the rotation; cleared ones are
+                # filled by it again.
+                facilitators_by="organizer" if lead_member_id else None,
+                rotation_note=None,
+                updated_at=now,
+            )
         )
         for member_id in {lead_member_id, co_member_id} - {
             row.lead_member_id,

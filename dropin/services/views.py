@@ -27,6 +27,9 @@ class MemberView:
     discreet: bool | None
     timezone: str | None
     created_at: datetime
+    weight: float
+    max_per_quarter: int | None
+    led_before: int
     # Not for display: the feed and page tokens are derived from it (dropin.domain.tokens).
     link_nonce: str
 

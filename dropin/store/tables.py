@@ -13,8 +13,10 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Column,
+    Date,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -96,6 +98,11 @@ members = Table(
     # Random; the member's feed and page tokens are HMACs over it (dropin/domain/tokens.py),
     # so replacing it revokes both and the tokens themselves are never stored.
     Column("link_nonce", String(32), nullable=False),
+    # Facilitators only: their share of the rota (2 = twice as often), a quarterly limit,
+    # and sessions led before the group used dropin (counts as experience, not as share).
+    Column("weight", Float, nullable=False, default=1.0),
+    Column("max_per_quarter", Integer, nullable=True),
+    Column("led_before", Integer, nullable=False, default=0),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     UniqueConstraint("group_id", "email", name="uq_members_group_email"),
@@ -137,6 +144,10 @@ sessions = Table(
     Column("rescheduled", Boolean, nullable=False, default=False),
     # True when a series edit (not the organizer) cancelled it: a later edit may reinstate it.
     Column("retired", Boolean, nullable=False, default=False),
+    # Who chose the facilitators: "rotation", "organizer", or None while nobody is assigned;
+    # the rotation's note when it could not fill the session as it should (ids only).
+    Column("facilitators_by", String(16), nullable=True),
+    Column("rotation_note", Text, nullable=True),
     # Calendar SEQUENCE: rises on every change a calendar must show.
     Column("sequence", Integer, nullable=False, default=0),
     Column("confirmed_count", Integer, nullable=False, default=0),
@@ -164,6 +175,14 @@ bookings = Table(
     # One booking row per member and session, re-used when a member books again.
     UniqueConstraint("session_id", "member_id", name="uq_bookings_session_member"),
     Index("ix_bookings_member", "member_id"),
+)
+
+unavailability = Table(
+    "unavailability",
+    metadata,
+    Column("member_id", ID, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    # A local date in the group's zone on which this facilitator cannot facilitate.
+    Column("day", Date, primary_key=True),
 )
 
 outbox = Table(

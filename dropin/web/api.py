@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dropin.errors import Invalid
-from dropin.services import bookings, groups, links, outbox, series, sessions
+from dropin.services import bookings, groups, links, outbox, rota, series, sessions
 from dropin.services.views import BookingView, GroupView, MemberView, SessionView
 from dropin.web import (
     ids,  # noqa: F401 - the {name:id} path convertor
@@ -159,8 +159,9 @@ async def update_member(request: Request) -> Response:
     await require_organizer(request)
     body = await parse(request, schemas.MemberPatch)
     changes = body.model_dump(exclude_unset=True)
-    if changes.get("display_name", "") is None:
-        raise Invalid("display_name cannot be null", code="invalid_fields")
+    for field in ("display_name", "weight", "led_before"):
+        if field in changes and changes[field] is None:
+            raise Invalid(f"{field} cannot be null", code="invalid_fields")
     view = await groups.update_member(
         app_state(request).db, request.path_params["member_id"], changes, now=utcnow()
     )
@@ -285,6 +286,46 @@ async def cancel_booking(request: Request) -> Response:
     return model_response(_booking_out(view))
 
 
+async def get_rota(request: Request) -> Response:
+    await require_organizer(request)
+    days = request.query_params.get("days", "180")
+    if not days.isdigit():
+        raise Invalid("days must be a whole number", code="invalid_query")
+    lines = await rota.rota(
+        app_state(request).db, request.path_params["group_id"], now=utcnow(), days=int(days)
+    )
+    return _items(schemas.RotaLineOut, lines)
+
+
+async def run_rota(request: Request) -> Response:
+    await require_organizer(request)
+    state = app_state(request)
+    group_id = request.path_params["group_id"]
+    await groups.get_group(state.db, group_id)
+    await rota.rotate_group(state.db, group_id, now=utcnow())
+    return _items(schemas.RotaLineOut, await rota.rota(state.db, group_id, now=utcnow()))
+
+
+async def get_unavailable(request: Request) -> Response:
+    await require_organizer(request)
+    days = await rota.unavailable(
+        app_state(request).db, request.path_params["member_id"], today=utcnow().date()
+    )
+    return model_response(schemas.UnavailableOut(days=days))
+
+
+async def put_unavailable(request: Request) -> Response:
+    await require_organizer(request)
+    body = await parse(request, schemas.UnavailableIn)
+    days = await rota.set_unavailable(
+        app_state(request).db,
+        request.path_params["member_id"],
+        body.days,
+        today=utcnow().date(),
+    )
+    return model_response(schemas.UnavailableOut(days=days))
+
+
 async def invite_group(request: Request) -> Response:
     await require_organizer(request)
     count = await outbox.invite_group(
@@ -318,6 +359,10 @@ routes = [
     Route("/members/{member_id:id}", get_member, methods=["GET"]),
     Route("/members/{member_id:id}", update_member, methods=["PATCH"]),
     Route("/members/{member_id:id}/feed-token", renew_member_links, methods=["POST"]),
+    Route("/members/{member_id:id}/unavailable", get_unavailable, methods=["GET"]),
+    Route("/members/{member_id:id}/unavailable", put_unavailable, methods=["PUT"]),
+    Route("/groups/{group_id:id}/rota", get_rota, methods=["GET"]),
+    Route("/groups/{group_id:id}/rota/run", run_rota, methods=["POST"]),
     Route("/groups/{group_id:id}/series", create_series, methods=["POST"]),
     Route("/groups/{group_id:id}/series", list_series, methods=["GET"]),
     Route("/groups/{group_id:id}/sessions", list_sessions, methods=["GET"]),

@@ -5,7 +5,7 @@ Requests forbid unknown fields and coerce nothing silently: a typo is a 422, not
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Generic, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NaiveDatetime
@@ -46,6 +46,36 @@ class MemberPatch(_In):
     display_name: str | None = Field(None, min_length=1, max_length=40)
     discreet: bool | None = Field(None, description="null: follow the group's setting")
     timezone: str | None = Field(None, max_length=64, description="null: the group's zone")
+    weight: float | None = Field(
+        None, gt=0, le=10, description="Facilitators: share of the rota (2 = twice as often)"
+    )
+    max_per_quarter: int | None = Field(
+        None, ge=0, le=13, description="Facilitators: at most this many sessions per quarter"
+    )
+    led_before: int | None = Field(
+        None, ge=0, le=1000, description="Facilitators: sessions led before using dropin"
+    )
+
+
+class UnavailableIn(_In):
+    days: list[date] = Field(max_length=400, description="Local dates in the group's zone")
+
+
+class UnavailableOut(_Out):
+    days: list[date]
+
+
+class RotaLineOut(_Out):
+    session_id: str
+    starts_at: datetime
+    local_start: str
+    status: str
+    lead_member_id: str | None
+    lead_name: str | None
+    co_member_id: str | None
+    co_name: str | None
+    assigned_by: str | None = Field(description="rotation, organizer, or null")
+    note: str | None = Field(description="What the rotation had to relax, or why nobody leads")
 
 
 class GroupPatch(_In):
@@ -120,6 +150,9 @@ class MemberOut(_Out):
     discreet: bool | None
     timezone: str | None
     created_at: datetime
+    weight: float
+    max_per_quarter: int | None
+    led_before: int
     feed_url: str = Field(description="The member's private calendar feed (personal)")
     page_url: str = Field(description="The member's 'my drop-ins' page (personal)")
 

@@ -1,0 +1,252 @@
+"""The facilitator rota: fill upcoming sessions fairly, show the rota, record availability.
+
+The rules are pure (:mod:`dropin.domain.rotation`); this module reads their inputs, writes
+their answers and owes the notices. Sessions an organizer assigned by hand are never changed;
+the rotation only fills sessions that have no lead, up to :data:`AHEAD`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dropin.domain.rotation import (
+    Assignment,
+    Facilitator,
+    RotaEntry,
+    RotationPolicy,
+    Slot,
+    plan_rotation,
+)
+from dropin.errors import Invalid
+from dropin.services.common import emit, group_row, member_row
+from dropin.store.db import Database
+from dropin.store.tables import groups, members, sessions, unavailability
+
+# How far ahead the rotation fills sessions (facilitators hear about them from then on).
+AHEAD = timedelta(days=90)
+POLICY = RotationPolicy()
+MAX_UNAVAILABLE_DAYS = 400
+
+
+@dataclass(frozen=True)
+class RotaLine:
+    """One upcoming session in the rota."""
+
+    session_id: str
+    starts_at: datetime
+    local_start: str
+    status: str
+    lead_member_id: str | None
+    lead_name: str | None
+    co_member_id: str | None
+    co_name: str | None
+    assigned_by: str | None
+    note: str | None
+
+
+async def rotate_group(db: Database, group_id: str, *, now: datetime) -> list[Assignment]:
+    """Fill the group's upcoming sessions that have no lead; returns the rotation's answers.
+
+    One write transaction per group, so two workers never fill the same session twice.
+    """
+    async with db.write() as conn:
+        group = (
+            await conn.execute(select(groups).where(groups.c.id == group_id).with_for_update())
+        ).first()
+        if group is None:
+            return []
+        tz = ZoneInfo(group.timezone)
+        facilitators = await _facilitators(conn, group_id)
+        rows = (
+            await conn.execute(
+                select(
+                    sessions.c.id,
+                    sessions.c.starts_at,
+                    sessions.c.status,
+                    sessions.c.lead_member_id,
+                    sessions.c.co_member_id,
+                ).where(
+                    sessions.c.group_id == group_id,
+                    sessions.c.starts_at >= now - POLICY.window,
+                    sessions.c.starts_at <= now + AHEAD,
+                )
+            )
+        ).all()
+        history = [
+            RotaEntry(r.id, r.starts_at, r.lead_member_id, r.co_member_id)
+            for r in rows
+            if r.lead_member_id is not None and r.status == "scheduled"
+        ]
+        slots = [
+            Slot(r.id, r.starts_at)
+            for r in rows
+            if r.lead_member_id is None and r.status == "scheduled" and r.starts_at > now
+        ]
+        if not slots:
+            return []
+        plan = plan_rotation(facilitators, history, slots, POLICY, now=now, tz=tz)
+        for a in plan:
+            await _write(conn, a, now)
+        return plan
+
+
+async def _write(conn: AsyncConnection, a: Assignment, now: datetime) -> None:
+    note = a.reason or None
+    if a.lead is None:
+        await conn.execute(
+            update(sessions).where(sessions.c.id == a.session_id).values(rotation_note=note)
+        )
+        return
+    done = await conn.execute(
+        update(sessions)
+        # Only if still unassigned: an organizer's choice made meanwhile wins.
+        .where(sessions.c.id == a.session_id, sessions.c.lead_member_id.is_(None))
+        .values(
+            lead_member_id=a.lead,
+            co_member_id=a.co,
+            facilitators_by="rotation",
+            rotation_note=note,
+            updated_at=now,
+        )
+    )
+    if done.rowcount == 1:
+        for member_id in (a.lead, a.co):
+            if member_id is not None:
+                await emit(
+                    conn,
+                    "facilitator_assigned",
+                    now,
+                    session_id=a.session_id,
+                    member_id=member_id,
+                )
+
+
+async def _facilitators(conn: AsyncConnection, group_id: str) -> list[Facilitator]:
+    found = (
+        await conn.execute(
+            select(members).where(members.c.group_id == group_id, members.c.role == "facilitator")
+        )
+    ).all()
+    days: dict[str, set[date]] = {}
+    if found:
+        for member_id, day in (
+            await conn.execute(
+                select(unavailability.c.member_id, unavailability.c.day).where(
+                    unavailability.c.member_id.in_([m.id for m in found])
+                )
+            )
+        ).all():
+            days.setdefault(member_id, set()).add(day)
+    return [
+        Facilitator(
+            member_id=m.id,
+            joined_at=m.created_at,
+            weight=m.weight,
+            unavailable=frozenset(days.get(m.id, ())),
+            led_before=m.led_before,
+            max_per_quarter=m.max_per_quarter,
+        )
+        for m in found
+    ]
+
+
+async def rotate_all(db: Database, *, now: datetime) -> int:
+    """Run the rotation for every group; returns how many sessions got a lead."""
+    async with db.read() as conn:
+        ids = (await conn.execute(select(groups.c.id))).scalars().all()
+    filled = 0
+    for group_id in ids:
+        plan = await rotate_group(db, group_id, now=now)
+        filled += sum(1 for a in plan if a.lead is not None)
+    return filled
+
+
+async def rota(db: Database, group_id: str, *, now: datetime, days: int = 180) -> list[RotaLine]:
+    """The group's upcoming sessions with who leads, who co-facilitates, and who decided."""
+    if not 1 <= days <= 800:
+        raise Invalid("days must be 1 to 800", code="invalid_query")
+    lead = members.alias("lead")
+    co = members.alias("co")
+    async with db.read() as conn:
+        group = await group_row(conn, group_id)
+        rows = (
+            await conn.execute(
+                select(
+                    sessions,
+                    lead.c.display_name.label("lead_name"),
+                    co.c.display_name.label("co_name"),
+                )
+                .outerjoin(lead, lead.c.id == sessions.c.lead_member_id)
+                .outerjoin(co, co.c.id == sessions.c.co_member_id)
+                .where(
+                    sessions.c.group_id == group_id,
+                    sessions.c.ends_at > now,
+                    sessions.c.starts_at <= now + timedelta(days=days),
+                )
+                .order_by(sessions.c.starts_at)
+            )
+        ).all()
+    tz = ZoneInfo(group.timezone)
+    return [_line(r, tz) for r in rows]
+
+
+def _line(r: Any, tz: ZoneInfo) -> RotaLine:
+    return RotaLine(
+        session_id=r.id,
+        starts_at=r.starts_at,
+        local_start=r.starts_at.astimezone(tz).isoformat(),
+        status=r.status,
+        lead_member_id=r.lead_member_id,
+        lead_name=r.lead_name,
+        co_member_id=r.co_member_id,
+        co_name=r.co_name,
+        assigned_by=r.facilitators_by,
+        note=r.rotation_note,
+    )
+
+
+async def set_unavailable(
+    db: Database, member_id: str, days: list[date], *, today: date
+) -> list[date]:
+    """Replace a member's unavailable days from ``today`` on (past ones are kept as history)."""
+    wanted = sorted(set(days))
+    if len(wanted) > MAX_UNAVAILABLE_DAYS:
+        raise Invalid(f"at most {MAX_UNAVAILABLE_DAYS} days", code="invalid_fields")
+    if any(d < today or d > today + timedelta(days=3 * 366) for d in wanted):
+        raise Invalid("days must be between today and three years ahead", code="invalid_fields")
+    async with db.write() as conn:
+        await member_row(conn, member_id)
+        await conn.execute(
+            unavailability.delete().where(
+                unavailability.c.member_id == member_id, unavailability.c.day >= today
+            )
+        )
+        if wanted:
+            await conn.execute(
+                unavailability.insert(), [{"member_id": member_id, "day": d} for d in wanted]
+            )
+    return await unavailable(db, member_id, today=today)
+
+
+async def unavailable(db: Database, member_id: str, *, today: date) -> list[date]:
+    """A member's unavailable days from ``today`` on."""
+    async with db.read() as conn:
+        await member_row(conn, member_id)
+        found = (
+            (
+                await conn.execute(
+                    select(unavailability.c.day)
+                    .where(unavailability.c.member_id == member_id, unavailability.c.day >= today)
+                    .order_by(unavailability.c.day)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    return list(found)

@@ -1,0 +1,112 @@
+"""The facilitator rota through the API: fair, constrained, never overriding the organizer."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from dropin.store.tables import outbox
+from tests.helpers import Api
+
+pytestmark = pytest.mark.asyncio
+
+
+async def weekly_group(api: Api, facilitators: list[str]) -> tuple[dict[str, Any], list[Any]]:
+    """A weekly series starting next week (12 sessions inside the 90-day rotation window)."""
+    g = await api.group()
+    start = (datetime.now(UTC) + timedelta(days=7)).strftime("%Y-%m-%dT19:30:00")
+    await api.series(g["id"], rrule="FREQ=WEEKLY;COUNT=12", first_start=start)
+    people = [await api.member(g["id"], n, role="facilitator") for n in facilitators]
+    for p in people:
+        # Experienced practitioners (new facilitators only ever co-facilitate at first).
+        await api.ok("PATCH", f"/api/v1/members/{p['id']}", json={"led_before": 5})
+    return g, people
+
+
+async def run(api: Api, group_id: str) -> list[dict[str, Any]]:
+    data = await api.ok("POST", f"/api/v1/groups/{group_id}/rota/run")
+    return data["items"]  # type: ignore[no-any-return]
+
+
+async def test_fair_rota_with_lead_and_co(api: Api) -> None:
+    g, people = await weekly_group(api, ["Lee", "Cory", "Dana"])
+    lines = await run(api, g["id"])
+    assert len(lines) == 12
+    assert all(x["lead_member_id"] and x["co_member_id"] for x in lines)
+    assert all(x["lead_member_id"] != x["co_member_id"] for x in lines)
+    assert {x["assigned_by"] for x in lines} == {"rotation"}
+    counts = Counter(m for x in lines for m in (x["lead_member_id"], x["co_member_id"]))
+    # 24 places among 3 equally weighted people: 8 each, within one.
+    assert all(7 <= counts[p["id"]] <= 9 for p in people), counts
+    # Notices owed: one per person per session.
+    async with api.db.read() as conn:
+        kinds = (await conn.execute(select(outbox.c.kind))).scalars().all()
+    assert Counter(kinds)["facilitator_assigned"] == 24
+    # Running again changes nothing and owes nothing more.
+    again = await run(api, g["id"])
+    assert [(x["lead_member_id"], x["co_member_id"]) for x in again] == [
+        (x["lead_member_id"], x["co_member_id"]) for x in lines
+    ]
+
+
+async def test_weights_and_unavailable_days(api: Api) -> None:
+    g, (lee, cory, dana) = await weekly_group(api, ["Lee", "Cory", "Dana"])
+    await api.ok("PATCH", f"/api/v1/members/{lee['id']}", json={"weight": 2})
+    today = datetime.now(UTC).date()
+    found = await api.sessions(
+        g["id"], **{"from": str(today), "to": str(today + timedelta(days=100))}
+    )
+    away = [s["local_start"][:10] for s in found[:4]]
+    saved = await api.ok("PUT", f"/api/v1/members/{dana['id']}/unavailable", json={"days": away})
+    assert saved["days"] == sorted(away)
+    lines = await run(api, g["id"])
+    for x in lines[:4]:
+        assert dana["id"] not in (x["lead_member_id"], x["co_member_id"])
+    counts = Counter(m for x in lines for m in (x["lead_member_id"], x["co_member_id"]))
+    assert counts[lee["id"]] > counts[cory["id"]]
+
+
+async def test_organizer_choice_is_kept_and_gaps_are_explained(api: Api) -> None:
+    g, (_, cory) = await weekly_group(api, ["Lee", "Cory"])
+    first = (await api.sessions(g["id"]))[0]
+    await api.ok(
+        "PUT", f"/api/v1/sessions/{first['id']}/facilitators", json={"lead_member_id": cory["id"]}
+    )
+    lines = await run(api, g["id"])
+    assert lines[0]["lead_member_id"] == cory["id"] and lines[0]["assigned_by"] == "organizer"
+    assert lines[0]["co_member_id"] is None
+    # Two facilitators, weekly, no two sessions in a row: the rule has to give and says so.
+    assert any(x["note"] for x in lines[1:])
+    solo = await api.group()
+    await api.series(
+        solo["id"],
+        rrule="FREQ=WEEKLY;COUNT=3",
+        first_start=(datetime.now(UTC) + timedelta(days=7)).strftime("%Y-%m-%dT19:30:00"),
+    )
+    empty = await run(api, solo["id"])
+    assert all(x["lead_member_id"] is None and x["note"] for x in empty)
+
+
+async def test_new_facilitators_start_as_co_with_an_experienced_lead(api: Api) -> None:
+    g, (lee,) = await weekly_group(api, ["Lee"])
+    new = await api.member(g["id"], "Nia", role="facilitator")
+    lines = await run(api, g["id"])
+    assert {x["lead_member_id"] for x in lines} == {lee["id"]}
+    assert all(x["co_member_id"] in (new["id"], None) for x in lines)
+    assert any(x["co_member_id"] == new["id"] for x in lines)
+
+
+async def test_rota_inputs_are_checked(api: Api) -> None:
+    g, (lee,) = await weekly_group(api, ["Lee"])
+    r = await api.request("PATCH", f"/api/v1/members/{lee['id']}", json={"weight": 0})
+    assert r.status_code == 422
+    r = await api.request(
+        "PUT", f"/api/v1/members/{lee['id']}/unavailable", json={"days": ["2020-01-01"]}
+    )
+    assert r.status_code == 422
+    r = await api.request("GET", f"/api/v1/groups/{g['id']}/rota", params={"days": "x"})
+    assert r.status_code == 422
