@@ -7,7 +7,6 @@ ctx: ``db`` (Database), ``settings``, ``mailer`` (workers.mail), ``links`` (Link
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -24,6 +23,8 @@ from workers.mail import Mailer, MailError, backoff
 log = logging.getLogger("dropin.worker")
 # Rows claimed at a time: small, so a dead worker strands few and others share the work.
 BATCH = 20
+# Messages composed ahead of the one being sent.
+COMPOSE_AHEAD = 4
 # A sweep hands over to a fresh job after this long, so a backlog never blocks the cron.
 SWEEP_SECONDS = 60.0
 
@@ -61,28 +62,28 @@ async def sweep_outbox(ctx: dict[str, Any]) -> int:
 
 
 async def _deliver_batch(ctx: dict[str, Any], batch: list[int]) -> int:
-    """Compose the next message while the previous one is on the wire (one SMTP connection).
+    """Compose messages ahead while earlier ones are on the wire (one SMTP connection).
 
-    Sends stay one at a time, each marked as it is sent, so a kill can repeat at most the
-    one message in flight.
+    Composing waits on the database and sending on the SMTP server, so a few compositions run
+    ahead of the sender. Sends stay one at a time, in order, each marked as it is sent, so a
+    kill can repeat at most the one message in flight.
     """
-    ready: asyncio.Queue[tuple[int, outbox.Outgoing | None]] = asyncio.Queue(maxsize=2)
+    ahead = asyncio.Semaphore(COMPOSE_AHEAD)
 
-    async def compose_all() -> None:
-        for row_id in batch:
-            await ready.put((row_id, await _compose(ctx, row_id)))
+    async def prepare(row_id: int) -> outbox.Outgoing | None:
+        async with ahead:
+            return await _compose(ctx, row_id)
 
-    composer = asyncio.create_task(compose_all())
+    composing = [asyncio.create_task(prepare(row_id)) for row_id in batch]
     finished = 0
     try:
-        for _ in batch:
-            row_id, outgoing = await ready.get()
-            if await _send(ctx, row_id, outgoing):
+        for row_id, task in zip(batch, composing, strict=True):
+            if await _send(ctx, row_id, await task):
                 finished += 1
     finally:
-        composer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await composer
+        for task in composing:
+            task.cancel()
+        await asyncio.gather(*composing, return_exceptions=True)
     return finished
 
 

@@ -27,6 +27,7 @@ from email.utils import parseaddr
 from typing import Any, cast
 
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from dropin.domain.entries import Seat, SessionFacts
@@ -103,12 +104,14 @@ async def claim_batch(
 
 
 async def _finish(db: Database, row_id: int, **values: Any) -> None:
-    async with db.write() as conn:
-        await conn.execute(
-            update(outbox)
-            .where(outbox.c.id == row_id, outbox.c.status == "sending")
-            .values(**values)
-        )
+    # On the hot path of every send: one synchronous statement in the writer (no loop hops).
+    await db.run_write(_finish_body, row_id, values)
+
+
+def _finish_body(conn: Connection, row_id: int, values: dict[str, Any]) -> None:
+    conn.execute(
+        update(outbox).where(outbox.c.id == row_id, outbox.c.status == "sending").values(**values)
+    )
 
 
 async def mark_sent(db: Database, row_id: int, *, now: datetime) -> None:
