@@ -156,6 +156,14 @@ async def rotate_facilitators(ctx: dict[str, Any]) -> int:
     return filled
 
 
+async def purge_old_data(ctx: dict[str, Any]) -> int:
+    """Delete bookings and mail records of sessions past the retention period."""
+    settings: Settings = ctx["settings"]
+    purged = await outbox.purge(ctx["db"], now=_now(), retention_days=settings.retention_days)
+    log.info("purged %d bookings and %d mail records", purged.bookings, purged.messages)
+    return purged.bookings + purged.messages
+
+
 async def extend_horizon(ctx: dict[str, Any]) -> int:
     """Materialize every series' sessions up to the configured horizon; returns rows created."""
     db: Database = ctx["db"]

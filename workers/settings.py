@@ -17,6 +17,7 @@ from dropin.store.db import Database
 from workers.jobs import (
     extend_horizon,
     links_for,
+    purge_old_data,
     queue_reminders,
     rotate_facilitators,
     sweep_outbox,
@@ -31,6 +32,7 @@ CRON_JOBS = [
     cron(queue_reminders, second={30}, keep_result=0),
     cron(rotate_facilitators, minute={5}, second={0}, run_at_startup=True, keep_result=0),
     cron(extend_horizon, hour={3}, minute={17}, second={0}, run_at_startup=True, keep_result=0),
+    cron(purge_old_data, hour={3}, minute={47}, second={0}, keep_result=0),
 ]
 
 

@@ -14,7 +14,6 @@ from aiosmtpd.controller import Controller
 
 from dropin.devredis import free_port
 
-
 _MESSAGE_ID = re.compile(rb"^Message-ID: *(<[^>\r\n]+>)", re.M | re.I)
 
 
