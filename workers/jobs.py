@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dropin.config import Settings
-from dropin.services import outbox, rota
+from dropin.services import handoff, outbox, rota
 from dropin.services.feeds import LinkMaker
 from dropin.services.series import extend_horizons
 from dropin.store.db import Database
@@ -154,6 +154,15 @@ async def rotate_facilitators(ctx: dict[str, Any]) -> int:
         log.info("rotation: %d sessions filled", filled)
         await sweep_outbox(ctx)
     return filled
+
+
+async def run_handoffs(ctx: dict[str, Any]) -> int:
+    """Lead notices 14 days ahead, hand-over to the co at 72 h, organizer alert at 48 h."""
+    taken = await handoff.run_handoffs(ctx["db"], now=_now())
+    if taken:
+        log.info("handoff steps taken: %d", taken)
+        await sweep_outbox(ctx)
+    return taken
 
 
 async def purge_old_data(ctx: dict[str, Any]) -> int:

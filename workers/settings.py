@@ -20,6 +20,7 @@ from workers.jobs import (
     purge_old_data,
     queue_reminders,
     rotate_facilitators,
+    run_handoffs,
     sweep_outbox,
 )
 from workers.mail import mailer_from_settings
@@ -31,6 +32,8 @@ CRON_JOBS = [
     cron(sweep_outbox, second=set(range(0, 60, 5)), run_at_startup=True, keep_result=0),
     cron(queue_reminders, second={30}, keep_result=0),
     cron(rotate_facilitators, minute={5}, second={0}, run_at_startup=True, keep_result=0),
+    # After the rotation, so a session filled this hour gets its notice this hour.
+    cron(run_handoffs, minute={10}, second={0}, run_at_startup=True, keep_result=0),
     cron(extend_horizon, hour={3}, minute={17}, second={0}, run_at_startup=True, keep_result=0),
     cron(purge_old_data, hour={3}, minute={47}, second={0}, keep_result=0),
 ]

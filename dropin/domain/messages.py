@@ -26,6 +26,10 @@ Kind = Literal[
     "session_cancelled",
     "facilitator_assigned",
     "session_invitation",
+    "lead_notice",
+    "facilitator_released",
+    "organizer_alert",
+    "swap_request",
     "reminder_24h",
     "reminder_1h",
 ]
@@ -54,6 +58,10 @@ class MemberLinks:
     join_url: str | None = None
     accept_url: str | None = None
     decline_url: str | None = None
+    # Facilitators: confirm leading, say they can't make it, accept a colleague's swap.
+    confirm_url: str | None = None
+    release_url: str | None = None
+    swap_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,8 +89,12 @@ def compose(
     sender: Sender,
     *,
     now: datetime,
+    extra: str = "",
 ) -> Composed:
-    """The message owed to ``recipient`` because of ``kind``."""
+    """The message owed to ``recipient`` because of ``kind``.
+
+    ``extra``: the asking colleague's name (swap_request) or the rota's note (organizer_alert).
+    """
     name = "Drop-in" if recipient.quiet else facts.title
     # In discreet mode even the sender's display name must not say what the group is about.
     from_name = "Drop-in" if recipient.quiet else sender.name
@@ -136,8 +148,39 @@ def compose(
         role = "lead" if seat.relation == "lead" else "co-facilitate"
         subject = f"You {role}: {name}, {at}"
         lines = [f"You are asked to {role} this drop-in.", f"When: {at}", *_join_lines(links)]
+        if links.release_url:
+            lines.append(f"Can't make it? One click and someone else is asked: {links.release_url}")
         method = "REQUEST"
         partstat = "NEEDS-ACTION"
+    elif kind == "lead_notice":
+        subject = f"Please confirm you lead: {name}, {at}"
+        lines = [
+            f"You are leading the drop-in on {at}. Please confirm you can.",
+            f"Confirm in one click: {links.confirm_url or links.page_url}",
+            f"Can't make it? One click and the rota finds someone: "
+            f"{links.release_url or links.page_url}",
+            "If we have not heard from you 72 hours before, your co-facilitator is asked to lead.",
+            *_join_lines(links),
+        ]
+    elif kind == "facilitator_released":
+        subject = f"No longer facilitating: {name}, {at}"
+        lines = [f"You are no longer facilitating the drop-in on {at}. Thank you."]
+        method = "CANCEL"
+    elif kind == "swap_request":
+        subject = f"Could you take my place? {name}, {at}"
+        lines = [
+            f"{extra or 'A colleague'} asks if you can facilitate the drop-in on {at} "
+            "in their place.",
+            f"Yes, I'll do it (one click): {links.swap_url or links.page_url}",
+            "If you can't, there is nothing to do.",
+        ]
+    elif kind == "organizer_alert":
+        subject = f"No one can lead: {name}, {at}"
+        lines = [
+            f"Nobody is available to lead the drop-in on {at}.",
+            f"The rota says: {extra}" if extra else "The group has no facilitator free then.",
+            "Please assign a lead (PUT /api/v1/sessions/<id>/facilitators), or cancel the session.",
+        ]
     elif kind == "session_invitation":
         subject = f"Invitation: {name}, {at}"
         lines = [
@@ -184,7 +227,8 @@ def compose(
             rsvp=partstat == "NEEDS-ACTION",
             now=now,
         )
-    text = "\n\n".join([hello, *lines, f"Your drop-ins: {links.page_url}"]) + "\n"
+    tail = [f"Your drop-ins: {links.page_url}"] if links.page_url else []
+    text = "\n\n".join([hello, *lines, *tail]) + "\n"
     return Composed(from_name, subject, text, _html(hello, lines, links), calendar, method)
 
 
@@ -228,7 +272,8 @@ def _html(hello: str, lines: list[str], links: MemberLinks) -> str:
             )
         return f"<p>{html.escape(line)}</p>"
 
-    body = "".join(para(line) for line in [hello, *lines, f"Your drop-ins: {links.page_url}"])
+    tail = [f"Your drop-ins: {links.page_url}"] if links.page_url else []
+    body = "".join(para(line) for line in [hello, *lines, *tail])
     return (
         '<!doctype html><html><body style="font-family:system-ui,sans-serif;'
         f'line-height:1.5;color:#1d2a33">{body}</body></html>'

@@ -23,6 +23,10 @@ OUTBOX_KINDS = frozenset(
         "session_cancelled",
         "facilitator_assigned",
         "session_invitation",
+        "lead_notice",
+        "facilitator_released",
+        "organizer_alert",
+        "swap_request",
     }
 )
 
@@ -39,6 +43,7 @@ def outbox_insert(
     session_id: str | None = None,
     member_id: str | None = None,
     booking_id: str | None = None,
+    other_member_id: str | None = None,
 ) -> Insert:
     """The statement recording that a message is owed; run it in the change's transaction."""
     assert kind in OUTBOX_KINDS, kind
@@ -47,6 +52,7 @@ def outbox_insert(
         session_id=session_id,
         member_id=member_id,
         booking_id=booking_id,
+        other_member_id=other_member_id,
         status="pending",
         attempts=0,
         created_at=now,

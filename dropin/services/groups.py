@@ -32,6 +32,7 @@ def group_view(row: Row[Any]) -> GroupView:
         public=row.public,
         description=row.description,
         created_at=row.created_at,
+        organizer_email=row.organizer_email,
     )
 
 
@@ -61,6 +62,7 @@ async def create_group(
     discreet: bool = False,
     public: bool = False,
     description: str = "",
+    organizer_email: str | None = None,
 ) -> GroupView:
     """Create a group. ``timezone`` is an IANA name; sessions keep wall-clock time in it."""
     view = GroupView(
@@ -71,6 +73,7 @@ async def create_group(
         public=public,
         description=_description(description),
         created_at=now,
+        organizer_email=_organizer_email(organizer_email),
     )
     async with db.write() as conn:
         await conn.execute(groups.insert().values(**asdict(view), updated_at=now))
@@ -82,6 +85,15 @@ def _name(value: str) -> str:
         return validate.text(value, field="name", max_len=200)
     except ValueError as exc:
         raise Invalid(str(exc)) from None
+
+
+def _organizer_email(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return validate.email(value)
+    except ValueError as exc:
+        raise Invalid(f"organizer_email: {exc}") from None
 
 
 def _description(value: str) -> str:
@@ -111,6 +123,8 @@ async def update_group(
     for flag in ("discreet", "public"):
         if flag in changes:
             values[flag] = bool(changes[flag])
+    if "organizer_email" in changes:
+        values["organizer_email"] = _organizer_email(changes["organizer_email"])
     async with db.write() as conn:
         await group_row(conn, group_id)
         if values:

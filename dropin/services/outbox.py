@@ -35,6 +35,7 @@ from dropin.domain.imip import build_imip, build_notice
 from dropin.domain.messages import Kind, MemberLinks, Recipient, Sender, compose
 from dropin.errors import Conflict, NotFound
 from dropin.services.feeds import LinkMaker
+from dropin.services.handoff import handoff_url, swap_url
 from dropin.services.member_page import rsvp_url
 from dropin.store.db import Database
 from dropin.store.tables import bookings, groups, members, outbox, series, sessions
@@ -197,11 +198,21 @@ async def compose_row(
                     )
                 ).scalar_one()
             )
-    if found is None or member is None:
-        return Outgoing(None, "session or member no longer exists")
+    if found is None:
+        return Outgoing(None, "session no longer exists")
     kind = cast(Kind, row.kind)
+    if kind == "organizer_alert":
+        return await _organizer_alert(db, mail_from, row_id, found, now)
+    if member is None:
+        return Outgoing(None, "member no longer exists")
     relation = _relation(found, member.id, booking)
     skip = _stale(kind, found.status, relation, now, found.starts_at)
+    extra = ""
+    if not skip and kind == "swap_request":
+        if row.other_member_id not in (found.lead_member_id, found.co_member_id):
+            skip = "the colleague asking is no longer in the session"
+        else:
+            extra = await _display_name(db, row.other_member_id)
     if skip:
         return Outgoing(None, skip)
     facts = SessionFacts(
@@ -236,6 +247,21 @@ async def compose_row(
             if relation in ("confirmed", "waitlisted") or kind == "session_invitation"
             else None
         ),
+        confirm_url=(
+            handoff_url(links, found.id, member.id, "confirm", found.ends_at)
+            if relation == "lead"
+            else None
+        ),
+        release_url=(
+            handoff_url(links, found.id, member.id, "release", found.ends_at)
+            if relation in ("lead", "co")
+            else None
+        ),
+        swap_url=(
+            swap_url(links, found.id, row.other_member_id, member.id, found.ends_at)
+            if kind == "swap_request" and row.other_member_id
+            else None
+        ),
     )
     quiet = found.group_discreet if member.discreet is None else member.discreet
     recipient = Recipient(
@@ -253,6 +279,7 @@ async def compose_row(
         member_links,
         Sender(sender_email, found.group_name if not quiet else sender_name or "Drop-in"),
         now=now,
+        extra=extra,
     )
     local, _, domain = sender_email.rpartition("@")
     sender = Address(composed.from_name, local, domain)
@@ -283,6 +310,64 @@ async def compose_row(
     return Outgoing(message)
 
 
+async def _display_name(db: Database, member_id: str | None) -> str:
+    async with db.read() as conn:
+        name = (
+            await conn.execute(select(members.c.display_name).where(members.c.id == member_id))
+        ).scalar_one_or_none()
+    return str(name or "A colleague")
+
+
+async def _organizer_alert(
+    db: Database, mail_from: str, row_id: int, session: Any, now: datetime
+) -> Outgoing:
+    if session.lead_member_id is not None:
+        return Outgoing(None, "a lead was found since")
+    if session.status != "scheduled":
+        return Outgoing(None, "session cancelled since")
+    async with db.read() as conn:
+        to = (
+            await conn.execute(
+                select(groups.c.organizer_email).where(groups.c.id == session.group_id)
+            )
+        ).scalar_one_or_none()
+    if not to:
+        return Outgoing(None, "the group has no organizer_email")
+    facts = SessionFacts(
+        id=session.id,
+        title=session.title,
+        group_name=session.group_name,
+        starts_at=session.starts_at,
+        ends_at=session.ends_at,
+        timezone=session.group_timezone,
+        status=session.status,
+        sequence=session.sequence,
+        updated_at=session.updated_at,
+    )
+    composed = compose(
+        "organizer_alert",
+        facts,
+        Seat("public"),
+        Recipient("organizer", to, session.group_timezone, quiet=False),
+        MemberLinks(page_url="", feed_url=""),
+        Sender(parseaddr(mail_from)[1], session.group_name),
+        now=now,
+        extra=session.rotation_note or "",
+    )
+    sender_email = parseaddr(mail_from)[1]
+    local, _, domain = sender_email.rpartition("@")
+    message = build_notice(
+        subject=composed.subject,
+        sender=Address(composed.from_name, local, domain),
+        recipient=_address("Organizer", to),
+        text=composed.text.replace("<id>", session.id),
+        html=composed.html.replace("&lt;id&gt;", session.id),
+        message_id=message_id(row_id, mail_from),
+        date=now,
+    )
+    return Outgoing(message)
+
+
 def _address(name: str, email: str) -> Address:
     local, _, domain = email.rpartition("@")
     return Address(name, local, domain)
@@ -307,6 +392,8 @@ _NEEDS: dict[str, set[str]] = {
     "facilitator_assigned": {"lead", "co"},
     # Invited members who booked or declined meanwhile need no invitation any more.
     "session_invitation": {"none", "cancelled"},
+    "lead_notice": {"lead"},
+    "swap_request": {"none", "cancelled"},
     "reminder_24h": {"confirmed", "lead", "co"},
     "reminder_1h": {"confirmed", "lead", "co"},
 }
@@ -314,7 +401,7 @@ _NEEDS: dict[str, set[str]] = {
 
 def _stale(kind: str, status: str, relation: str, now: datetime, starts_at: datetime) -> str:
     """Why a message is no longer owed ("" if it is). Cancellations are always sent."""
-    if kind in ("booking_cancelled", "session_cancelled"):
+    if kind in ("booking_cancelled", "session_cancelled", "facilitator_released"):
         return ""
     if status == "cancelled":
         return "session cancelled since"

@@ -15,6 +15,7 @@ class GroupView:
     public: bool
     description: str
     created_at: datetime
+    organizer_email: str | None = None
 
 
 @dataclass(frozen=True)

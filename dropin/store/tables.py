@@ -79,6 +79,8 @@ groups = Table(
     Column("discreet", Boolean, nullable=False, default=False),
     Column("public", Boolean, nullable=False, default=False),
     Column("description", Text, nullable=False, default=""),
+    # Where alerts go (nobody can lead a session soon). Never shown to members.
+    Column("organizer_email", String(254), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
@@ -148,6 +150,11 @@ sessions = Table(
     # the rotation's note when it could not fill the session as it should (ids only).
     Column("facilitators_by", String(16), nullable=True),
     Column("rotation_note", Text, nullable=True),
+    # Handoff steps (dropin/domain/handoff.py), each taken once.
+    Column("lead_notified_at", UTCDateTime(), nullable=True),
+    Column("lead_confirmed_at", UTCDateTime(), nullable=True),
+    Column("handed_over_at", UTCDateTime(), nullable=True),
+    Column("alerted_at", UTCDateTime(), nullable=True),
     # Calendar SEQUENCE: rises on every change a calendar must show.
     Column("sequence", Integer, nullable=False, default=0),
     Column("confirmed_count", Integer, nullable=False, default=0),
@@ -194,6 +201,8 @@ outbox = Table(
     Column("session_id", ID, nullable=True),
     Column("member_id", ID, nullable=True),
     Column("booking_id", ID, nullable=True),
+    # The other facilitator in a swap request (who asks); null for every other kind.
+    Column("other_member_id", ID, nullable=True),
     # pending -> sending -> sent | failed | skipped (no longer relevant when its turn came)
     Column("status", String(16), nullable=False, default="pending"),
     Column("attempts", Integer, nullable=False, default=0),

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dropin.errors import Invalid
-from dropin.services import bookings, groups, links, outbox, rota, series, sessions
+from dropin.services import bookings, groups, handoff, links, outbox, rota, series, sessions
 from dropin.services.views import BookingView, GroupView, MemberView, SessionView
 from dropin.web import (
     ids,  # noqa: F401 - the {name:id} path convertor
@@ -122,7 +122,8 @@ async def get_group(request: Request) -> Response:
 async def update_group(request: Request) -> Response:
     await require_organizer(request)
     body = await parse(request, schemas.GroupPatch)
-    changes = _no_nulls(body.model_dump(exclude_unset=True))
+    changes = body.model_dump(exclude_unset=True)
+    _no_nulls({k: v for k, v in changes.items() if k != "organizer_email"})
     view = await groups.update_group(
         app_state(request).db, request.path_params["group_id"], changes, now=utcnow()
     )
@@ -326,6 +327,19 @@ async def put_unavailable(request: Request) -> Response:
     return model_response(schemas.UnavailableOut(days=days))
 
 
+async def request_swap(request: Request) -> Response:
+    await require_organizer(request)
+    body = await parse(request, schemas.SwapRequestIn)
+    await handoff.request_swap(
+        app_state(request).db,
+        request.path_params["session_id"],
+        body.from_member_id,
+        body.to_member_id,
+        now=utcnow(),
+    )
+    return Response(status_code=202)
+
+
 async def invite_group(request: Request) -> Response:
     await require_organizer(request)
     count = await outbox.invite_group(
@@ -375,6 +389,7 @@ routes = [
     Route("/sessions/{session_id:id}/bookings", list_bookings, methods=["GET"]),
     Route("/sessions/{session_id:id}/join-links", create_join_link, methods=["POST"]),
     Route("/sessions/{session_id:id}/invitations", invite_group, methods=["POST"]),
+    Route("/sessions/{session_id:id}/swap-requests", request_swap, methods=["POST"]),
     Route("/bookings/{booking_id:id}", get_booking, methods=["GET"]),
     Route("/bookings/{booking_id:id}", cancel_booking, methods=["DELETE"]),
 ]

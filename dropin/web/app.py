@@ -15,7 +15,7 @@ from starlette.routing import Mount, Route
 from dropin.config import Settings
 from dropin.services import outbox
 from dropin.store.db import Database
-from dropin.web import api, feeds, member, pages
+from dropin.web import api, feeds, handoff, member, pages
 from dropin.web.dispatch import NudgeAfterWrites, OutboxNudger
 from dropin.web.errors import EXCEPTION_HANDLERS
 from dropin.web.openapi import openapi_spec
@@ -75,6 +75,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
             Mount("/api/v1", routes=api.routes),
             *feeds.routes,
             *member.routes,
+            *handoff.routes,
             *pages.routes,
         ],
         exception_handlers=EXCEPTION_HANDLERS,

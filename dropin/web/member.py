@@ -35,7 +35,8 @@ STATUS_TEXT = {
 }
 
 
-def _local(value: datetime, tz: str) -> str:
+def local_time(value: datetime, tz: str) -> str:
+    """A start time for pages: \"Tuesday 14 March, 19:30\" in ``tz``."""
     return value.astimezone(ZoneInfo(tz)).strftime("%A %d %B, %H:%M")
 
 
@@ -89,7 +90,7 @@ async def member_home(request: Request) -> Response:
                 label = "Cancel my place" if e.relation == "confirmed" else "Leave the waitlist"
                 actions.append(_button(f"{base}/sessions/{s.id}/cancel", label, secondary=True))
         parts.append(
-            f'<li><div class="when">{html.escape(_local(s.starts_at, found.timezone))}</div>'
+            f'<li><div class="when">{html.escape(local_time(s.starts_at, found.timezone))}</div>'
             f"<div>{html.escape(s.title)}</div>"
             f'<div class="status">{html.escape(status)}</div>'
             f'<div class="actions">{"".join(actions)}</div></li>'
@@ -151,7 +152,7 @@ async def rsvp_confirm(request: Request) -> Response:
     except DropinError as exc:
         return error_page(exc)
     what = "Book my place" if rsvp.action == "accept" else "Cancel my place"
-    text = _local(view.starts_at, view.timezone) + f" ({view.timezone})"
+    text = local_time(view.starts_at, view.timezone) + f" ({view.timezone})"
     return page(
         "Confirm" if rsvp.action == "accept" else "Cancel your place",
         f"<p>{html.escape(view.title)}: {html.escape(text)}</p>"

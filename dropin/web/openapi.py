@@ -197,6 +197,15 @@ OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, int, type[BaseMode
         s.InvitationsOut,
         "401 404 409",
     ),
+    (
+        "post",
+        "/api/v1/sessions/{session_id}/swap-requests",
+        "Ask another facilitator to take one's place (they get a one-click link)",
+        s.SwapRequestIn,
+        202,
+        None,
+        "400 401 404 409 422",
+    ),
     ("get", "/api/v1/bookings/{booking_id}", "Get a booking", None, 200, s.BookingOut, "401 404"),
     (
         "delete",

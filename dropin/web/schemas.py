@@ -32,6 +32,9 @@ class GroupIn(_In):
     discreet: bool = Field(False, description="Neutral calendar titles and CLASS:PRIVATE")
     public: bool = Field(False, description="Publish a group calendar feed")
     description: str = Field("", max_length=2000)
+    organizer_email: str | None = Field(
+        None, max_length=254, description="Where alerts go (no lead for a session soon)"
+    )
 
 
 class MemberIn(_In):
@@ -83,6 +86,7 @@ class GroupPatch(_In):
     discreet: bool | None = None
     public: bool | None = None
     description: str | None = Field(None, max_length=2000)
+    organizer_email: str | None = Field(None, max_length=254)
 
 
 class SeriesIn(_In):
@@ -138,6 +142,7 @@ class GroupOut(_Out):
     public: bool
     description: str
     created_at: datetime
+    organizer_email: str | None
     feed_url: str | None = Field(None, description="The group calendar, for public groups")
 
 
@@ -224,6 +229,11 @@ class BookingOut(_Out):
     promoted_booking_ids: list[str] = Field(
         default_factory=list, description="Waitlisted bookings confirmed by this cancellation"
     )
+
+
+class SwapRequestIn(_In):
+    from_member_id: str = Field(pattern=ID_PATTERN, description="The facilitator who asks")
+    to_member_id: str = Field(pattern=ID_PATTERN, description="The facilitator asked")
 
 
 class InvitationsOut(_Out):

@@ -1,0 +1,60 @@
+"""Facilitator handoffs: what is due for a session as it approaches. Pure.
+
+* **Notice** — the lead is emailed :attr:`HandoffPolicy.notice` ahead (default 14 days) with a
+  one-click confirm and a "can't make it" link.
+* **Hand over** — still unconfirmed :attr:`HandoffPolicy.confirm_by` before (default 72 h): the
+  co-facilitator is asked to lead and a new co is chosen (:func:`dropin.domain.rotation.
+  promote_co_to_lead`).
+* **Alert** — no lead :attr:`HandoffPolicy.alert_at` before (default 48 h): the organizer is
+  emailed. A session is never silently left without a lead.
+
+Each step happens once; the caller records when it did (``*_at``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+Action = Literal["notify_lead", "hand_over", "alert_organizer"]
+
+
+@dataclass(frozen=True)
+class HandoffPolicy:
+    notice: timedelta = timedelta(days=14)
+    confirm_by: timedelta = timedelta(hours=72)
+    alert_at: timedelta = timedelta(hours=48)
+
+
+@dataclass(frozen=True)
+class HandoffState:
+    """A session's facilitation as the handoff rules see it."""
+
+    starts_at: datetime
+    status: str
+    lead: str | None
+    lead_notified_at: datetime | None = None
+    lead_confirmed_at: datetime | None = None
+    handed_over_at: datetime | None = None
+    alerted_at: datetime | None = None
+
+
+def due(state: HandoffState, policy: HandoffPolicy, now: datetime) -> list[Action]:
+    """The handoff steps due for ``state`` at ``now``, in the order to take them."""
+    if state.status != "scheduled" or now >= state.starts_at:
+        return []
+    left = state.starts_at - now
+    actions: list[Action] = []
+    if state.lead is not None:
+        if state.lead_notified_at is None and left <= policy.notice:
+            actions.append("notify_lead")
+        if (
+            state.lead_confirmed_at is None
+            and state.handed_over_at is None
+            and left <= policy.confirm_by
+        ):
+            actions.append("hand_over")
+    elif state.alerted_at is None and left <= policy.alert_at:
+        actions.append("alert_organizer")
+    return actions

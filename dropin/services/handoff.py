@@ -1,0 +1,321 @@
+"""Facilitator handoffs: notices, confirmations, "can't make it", hand-overs, swaps, alerts.
+
+The timing rules are pure (:mod:`dropin.domain.handoff`); who replaces whom is decided by the
+rotation rules (:mod:`dropin.domain.rotation`). Every change is one write transaction that
+also owes the emails (facilitator_assigned / facilitator_released / organizer_alert).
+Facilitators act through signed links from their emails: ``/h/<token>`` to confirm or to
+say they can't make it, ``/s/<token>`` to accept a swap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dropin.domain import tokens
+from dropin.domain.handoff import HandoffPolicy, HandoffState, due
+from dropin.domain.rotation import (
+    Assignment,
+    RotaEntry,
+    Slot,
+    promote_co_to_lead,
+    reassign,
+)
+from dropin.errors import Conflict, Gone, Invalid, NotFound
+from dropin.services.common import emit, member_row
+from dropin.services.feeds import LinkMaker
+from dropin.services.rota import POLICY, _facilitators
+from dropin.store.db import Database
+from dropin.store.tables import groups, sessions
+
+HANDOFF = "handoff"
+SWAP = "swap"
+STEPS = HandoffPolicy()
+Step = Literal["confirm", "release"]
+Outcome = Literal[
+    "confirmed",
+    "already_confirmed",
+    "released",
+    "not_facilitating",
+    "swapped",
+    "swap_not_possible",
+]
+
+
+def handoff_url(
+    links: LinkMaker, session_id: str, member_id: str, step: Step, ends_at: datetime
+) -> str:
+    """A facilitator's one-click link to confirm, or to say they can't make it."""
+    token = tokens.sign(
+        links.secret, HANDOFF, {"s": session_id, "m": member_id, "a": step}, ends_at
+    )
+    return f"{links.public_url}/h/{token}"
+
+
+def swap_url(links: LinkMaker, session_id: str, asker: str, taker: str, ends_at: datetime) -> str:
+    """The link that lets ``taker`` take ``asker``'s place in a session."""
+    token = tokens.sign(links.secret, SWAP, {"s": session_id, "f": asker, "t": taker}, ends_at)
+    return f"{links.public_url}/s/{token}"
+
+
+def _claims(secret: str, purpose: str, token: str, now: datetime) -> dict[str, object]:
+    try:
+        return tokens.verify(secret, purpose, token, now).subject
+    except tokens.TokenError as exc:
+        if exc.code == "expired_token":
+            raise Gone("this link has expired", code="link_expired") from None
+        raise NotFound("this link is not valid", code="link_invalid") from None
+
+
+@dataclass(frozen=True)
+class HandoffLink:
+    session_id: str
+    member_id: str
+    step: Step
+
+
+def read_handoff(secret: str, token: str, now: datetime) -> HandoffLink:
+    found = _claims(secret, HANDOFF, token, now)
+    s, m, a = found.get("s"), found.get("m"), found.get("a")
+    if not isinstance(s, str) or not isinstance(m, str) or a not in ("confirm", "release"):
+        raise NotFound("this link is not valid", code="link_invalid")
+    return HandoffLink(s, m, "confirm" if a == "confirm" else "release")
+
+
+# Scheduled steps ----------------------------------------------------------------------------
+
+
+async def run_handoffs(db: Database, *, now: datetime) -> int:
+    """Take every handoff step that is due (hourly job); returns how many were taken."""
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                select(sessions).where(
+                    sessions.c.status == "scheduled",
+                    sessions.c.starts_at > now,
+                    sessions.c.starts_at <= now + STEPS.notice,
+                )
+            )
+        ).all()
+    taken = 0
+    for r in rows:
+        state = HandoffState(
+            starts_at=r.starts_at,
+            status=r.status,
+            lead=r.lead_member_id,
+            lead_notified_at=r.lead_notified_at,
+            lead_confirmed_at=r.lead_confirmed_at,
+            handed_over_at=r.handed_over_at,
+            alerted_at=r.alerted_at,
+        )
+        for action in due(state, STEPS, now):
+            if action == "notify_lead":
+                await _notify_lead(db, r.id, now)
+            elif action == "hand_over":
+                await change_facilitators(db, r.id, now=now, leaving=r.lead_member_id, promote=True)
+            else:
+                await _alert(db, r.id, now)
+            taken += 1
+    return taken
+
+
+async def _notify_lead(db: Database, session_id: str, now: datetime) -> None:
+    async with db.write() as conn:
+        row = (await conn.execute(select(sessions).where(sessions.c.id == session_id))).one()
+        done = await conn.execute(
+            update(sessions)
+            .where(sessions.c.id == session_id, sessions.c.lead_notified_at.is_(None))
+            .values(lead_notified_at=now)
+        )
+        if done.rowcount == 1 and row.lead_member_id:
+            await emit(
+                conn, "lead_notice", now, session_id=session_id, member_id=row.lead_member_id
+            )
+
+
+async def _alert(db: Database, session_id: str, now: datetime) -> None:
+    async with db.write() as conn:
+        await _alert_in(conn, session_id, now)
+
+
+async def _alert_in(conn: AsyncConnection, session_id: str, now: datetime) -> None:
+    done = await conn.execute(
+        update(sessions)
+        .where(sessions.c.id == session_id, sessions.c.alerted_at.is_(None))
+        .values(alerted_at=now)
+    )
+    if done.rowcount == 1:
+        await emit(conn, "organizer_alert", now, session_id=session_id)
+
+
+# Changes of facilitator ---------------------------------------------------------------------
+
+
+async def change_facilitators(
+    db: Database,
+    session_id: str,
+    *,
+    now: datetime,
+    leaving: str | None,
+    promote: bool = False,
+) -> Assignment:
+    """Take ``leaving`` out of a session and let the rotation fill the gap, in one transaction.
+
+    ``promote``: the 72 h hand-over (the co leads, a new co is found); otherwise "can't make
+    it" (the other facilitator stays where the rules allow). The people who leave are sent a
+    cancellation, the people who join an invitation; a session left without a lead inside
+    the alert window alerts the organizer at once.
+    """
+    async with db.write() as conn:
+        row = (await conn.execute(select(sessions).where(sessions.c.id == session_id))).first()
+        if row is None:
+            raise NotFound("no such session", code="session_not_found")
+        group = (
+            await conn.execute(select(groups).where(groups.c.id == row.group_id).with_for_update())
+        ).one()
+        facilitators = await _facilitators(conn, row.group_id)
+        history = [
+            RotaEntry(h.id, h.starts_at, h.lead_member_id, h.co_member_id)
+            for h in (
+                await conn.execute(
+                    select(sessions).where(
+                        sessions.c.group_id == row.group_id,
+                        sessions.c.status == "scheduled",
+                        sessions.c.lead_member_id.is_not(None),
+                        sessions.c.starts_at >= now - POLICY.window,
+                    )
+                )
+            ).all()
+        ]
+        slot = Slot(row.id, row.starts_at)
+        tz = ZoneInfo(group.timezone)
+        if promote:
+            current = Assignment(row.id, row.lead_member_id, row.co_member_id)
+            plan = promote_co_to_lead(current, slot, facilitators, history, POLICY, now=now, tz=tz)
+        else:
+            stays = row.co_member_id if leaving == row.lead_member_id else row.lead_member_id
+            plan = reassign(
+                slot,
+                facilitators,
+                history,
+                POLICY,
+                now=now,
+                tz=tz,
+                exclude={leaving} if leaving else set(),
+                keep=stays,
+            )
+        before = {m for m in (row.lead_member_id, row.co_member_id) if m is not None}
+        after = {m for m in (plan.lead, plan.co) if m is not None}
+        await conn.execute(
+            update(sessions)
+            .where(sessions.c.id == session_id)
+            .values(
+                lead_member_id=plan.lead,
+                co_member_id=plan.co,
+                facilitators_by="rotation",
+                rotation_note=plan.reason or None,
+                # A new lead has not confirmed anything yet.
+                lead_confirmed_at=(
+                    row.lead_confirmed_at if plan.lead == row.lead_member_id else None
+                ),
+                lead_notified_at=(
+                    row.lead_notified_at if plan.lead == row.lead_member_id else None
+                ),
+                handed_over_at=now if promote else row.handed_over_at,
+                updated_at=now,
+            )
+        )
+        for member_id in sorted(before - after):
+            await emit(
+                conn, "facilitator_released", now, session_id=session_id, member_id=member_id
+            )
+        for member_id in sorted(after - before):
+            await emit(
+                conn, "facilitator_assigned", now, session_id=session_id, member_id=member_id
+            )
+        if plan.lead is None and row.starts_at - now <= STEPS.alert_at:
+            await _alert_in(conn, session_id, now)
+        return plan
+
+
+async def follow_link(db: Database, link: HandoffLink, *, now: datetime) -> Outcome:
+    """Carry out a confirm / can't-make-it click. Safe to repeat."""
+    async with db.read() as conn:
+        row = (await conn.execute(select(sessions).where(sessions.c.id == link.session_id))).first()
+    if row is None:
+        raise NotFound("no such session", code="session_not_found")
+    if row.status != "scheduled" or now >= row.starts_at:
+        raise Gone("this drop-in is no longer ahead", code="session_over")
+    if link.member_id not in (row.lead_member_id, row.co_member_id):
+        return "not_facilitating"
+    if link.step == "confirm":
+        if link.member_id != row.lead_member_id:
+            return "confirmed"  # a co has nothing to confirm; the click still reassures
+        if row.lead_confirmed_at is not None:
+            return "already_confirmed"
+        async with db.write() as conn:
+            await conn.execute(
+                update(sessions)
+                .where(sessions.c.id == row.id, sessions.c.lead_member_id == link.member_id)
+                .values(lead_confirmed_at=now)
+            )
+        return "confirmed"
+    await change_facilitators(db, row.id, now=now, leaving=link.member_id)
+    return "released"
+
+
+# Swaps -----------------------------------------------------------------------------------------
+
+
+async def request_swap(
+    db: Database, session_id: str, asker: str, taker: str, *, now: datetime
+) -> None:
+    """``asker`` (in the session) asks ``taker`` (a facilitator of the group, not in it)."""
+    async with db.write() as conn:
+        row = (await conn.execute(select(sessions).where(sessions.c.id == session_id))).first()
+        if row is None:
+            raise NotFound("no such session", code="session_not_found")
+        if row.status != "scheduled" or now >= row.starts_at:
+            raise Conflict("only upcoming sessions can be swapped", code="session_not_open")
+        if asker not in (row.lead_member_id, row.co_member_id):
+            raise Invalid(
+                "the member asking is not facilitating this session", code="not_facilitating"
+            )
+        other = await member_row(conn, taker)
+        if other.group_id != row.group_id or other.role != "facilitator":
+            raise NotFound("no such facilitator in this group", code="member_not_found")
+        if taker in (row.lead_member_id, row.co_member_id):
+            raise Conflict("that facilitator is already in this session", code="already_in")
+        await emit(
+            conn, "swap_request", now, session_id=session_id, member_id=taker, other_member_id=asker
+        )
+
+
+async def accept_swap(db: Database, secret: str, token: str, *, now: datetime) -> Outcome:
+    """``taker`` takes ``asker``'s place (same role) if both are still where they were."""
+    found = _claims(secret, SWAP, token, now)
+    s, f, t = found.get("s"), found.get("f"), found.get("t")
+    if not all(isinstance(v, str) for v in (s, f, t)):
+        raise NotFound("this link is not valid", code="link_invalid")
+    assert isinstance(s, str) and isinstance(f, str) and isinstance(t, str)
+    async with db.write() as conn:
+        row = (await conn.execute(select(sessions).where(sessions.c.id == s))).first()
+        if row is None or row.status != "scheduled" or now >= row.starts_at:
+            raise Gone("this drop-in is no longer ahead", code="session_over")
+        if t in (row.lead_member_id, row.co_member_id):
+            return "swapped"  # clicked twice
+        if f not in (row.lead_member_id, row.co_member_id):
+            return "swap_not_possible"
+        role = "lead_member_id" if row.lead_member_id == f else "co_member_id"
+        values: dict[str, object] = {role: t, "facilitators_by": "rotation", "updated_at": now}
+        if role == "lead_member_id":
+            values.update(lead_confirmed_at=now, lead_notified_at=now)
+        await conn.execute(update(sessions).where(sessions.c.id == s).values(**values))
+        await emit(conn, "facilitator_released", now, session_id=s, member_id=f)
+        await emit(conn, "facilitator_assigned", now, session_id=s, member_id=t)
+    return "swapped"
