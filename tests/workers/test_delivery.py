@@ -9,16 +9,12 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from arq import create_pool
-from arq.connections import RedisSettings
-from arq.worker import Worker
 from sqlalchemy import select
 
 from dropin.config import Settings
@@ -27,56 +23,10 @@ from dropin.services import bookings, groups, keys, series, sessions
 from dropin.store.db import Database
 from dropin.store.tables import outbox
 from tests.helpers import Api
+from tests.workers.conftest import drain
 from tests.workers.smtp import SmtpServer, calendar_method, wait_for
-from workers.settings import worker_options
 
 pytestmark = pytest.mark.asyncio
-
-
-@pytest.fixture
-def redis() -> Iterator[PrivateRedis]:
-    server = PrivateRedis().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def live(settings: Settings, database_url: str, redis: PrivateRedis, smtp: SmtpServer) -> Settings:
-    return replace(
-        settings,
-        database_url=database_url,
-        redis_url=redis.url,
-        smtp_url=smtp.url,
-        mail_from="Drop-ins <dropin@example.net>",
-    )
-
-
-async def drain(settings: Settings, seconds: float = 20) -> None:
-    """Do what the cron sweep does, then run a real arq worker until its queue is empty."""
-    assert settings.redis_url
-    pool = await create_pool(RedisSettings.from_dsn(settings.redis_url))
-    try:
-        await pool.enqueue_job("sweep_outbox", _job_id=f"test-sweep-{time.monotonic_ns()}")
-    finally:
-        await pool.aclose()
-    worker = Worker(
-        **worker_options(settings, settings.redis_url),
-        burst=True,
-        handle_signals=False,
-        poll_delay=0.05,
-    )
-    try:
-        await asyncio.wait_for(worker.async_run(), seconds)
-    finally:
-        await worker.close()
 
 
 async def statuses(db: Database) -> Counter[str]:

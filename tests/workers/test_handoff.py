@@ -13,8 +13,8 @@ from dropin.services import handoff
 from dropin.store.db import Database
 from dropin.store.tables import sessions
 from tests.helpers import Api
+from tests.workers.conftest import drain
 from tests.workers.smtp import SmtpServer, calendar_method
-from tests.workers.test_delivery import drain, live, redis, smtp  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.asyncio
 BASE = "http://127.0.0.1:8000"
@@ -56,9 +56,9 @@ async def row(db: Database, session_id: str) -> Any:
 
 async def test_notice_confirm_and_no_handover(
     live: Settings,
-    db: Database,  # noqa: F811
+    db: Database,
     smtp: SmtpServer,
-) -> None:  # noqa: F811
+) -> None:
     async with Api.start(live, db) as api:
         _, s, people = await circle(api, ["Lee", "Cory", "Dana"])
         lead, co = who(s)
@@ -80,9 +80,9 @@ async def test_notice_confirm_and_no_handover(
 
 async def test_unconfirmed_lead_hands_over_to_the_co(
     live: Settings,
-    db: Database,  # noqa: F811
+    db: Database,
     smtp: SmtpServer,
-) -> None:  # noqa: F811
+) -> None:
     async with Api.start(live, db) as api:
         _, s, people = await circle(api, ["Lee", "Cory", "Dana"])
         lead, co = who(s)
@@ -102,9 +102,9 @@ async def test_unconfirmed_lead_hands_over_to_the_co(
 
 async def test_cant_make_it_and_swap(
     live: Settings,
-    db: Database,  # noqa: F811
+    db: Database,
     smtp: SmtpServer,
-) -> None:  # noqa: F811
+) -> None:
     async with Api.start(live, db) as api:
         _, s, people = await circle(api, ["Lee", "Cory", "Dana", "Eli"])
         lead, co = who(s)
@@ -140,11 +140,11 @@ async def test_cant_make_it_and_swap(
 
 async def test_nobody_can_lead_alerts_the_organizer(
     live: Settings,
-    db: Database,  # noqa: F811
+    db: Database,
     smtp: SmtpServer,
-) -> None:  # noqa: F811
+) -> None:
     async with Api.start(live, db) as api:
-        g, s, _ = await circle(api, [])
+        _, s, _ = await circle(api, [])
         starts = datetime.fromisoformat(s["starts_at"].replace("Z", "+00:00"))
         assert await handoff.run_handoffs(db, now=starts - timedelta(hours=50)) == 0
         assert await handoff.run_handoffs(db, now=starts - timedelta(hours=47)) == 1
