@@ -78,7 +78,8 @@ async def ensure_demo(db: Database, settings: Settings, *, now: datetime) -> Dem
         group_id,
         series.SeriesInput(
             title="Demo drop-in",
-            rrule="FREQ=DAILY;COUNT=1",
+            # Today's (starting now) and tomorrow's: the second is due its 24 h reminder.
+            rrule="FREQ=DAILY;COUNT=2",
             first_start=local_now,
             duration_minutes=75,
             capacity=10,
@@ -86,21 +87,23 @@ async def ensure_demo(db: Database, settings: Settings, *, now: datetime) -> Dem
         now=now,
         horizon_days=settings.horizon_days,
     )
-    [session] = [
+    session, tomorrow = [
         s
         for s in await sessions.list_sessions(
-            db, group_id, start=now - timedelta(hours=2), end=now + timedelta(days=1), now=now
+            db, group_id, start=now - timedelta(hours=2), end=now + timedelta(days=2), now=now
         )
         if s.series_id == made.id
     ]
     lead = next(p for p in people if p.role == "facilitator")
-    await sessions.set_facilitators(
-        db, session.id, lead_member_id=lead.id, co_member_id=None, now=now
-    )
+    for demo in (session, tomorrow):
+        await sessions.set_facilitators(
+            db, demo.id, lead_member_id=lead.id, co_member_id=None, now=now
+        )
     found: list[tuple[str, str, str]] = []
     for person in people:
         if person.role == "parent":
             await bookings.book_seat(db, session.id, person.id, now=now)
+            await bookings.book_seat(db, tomorrow.id, person.id, now=now)
         link = await links.issue_join_link(
             db,
             secret=settings.secret_key,

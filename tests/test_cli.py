@@ -148,6 +148,13 @@ def test_dropin_dev_runs_everything_and_stops_cleanly(tmp_path: Path) -> None:
         assert found and found[-1]["confirmed_count"] == 2
         assert httpx.get(links[0][1]).status_code == 200
         assert (tmp_path / "dropin.db").exists() and (tmp_path / "outbox").is_dir()
+        # The in-process worker mails the demo's invites into the outbox folder.
+        deadline = time.monotonic() + 30
+        while len(list((tmp_path / "outbox").glob("*.eml"))) < 6 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        mails = [p.read_bytes() for p in (tmp_path / "outbox").glob("*.eml")]
+        assert len(mails) >= 6, len(mails)
+        assert any(b'method="REQUEST"' in m for m in mails)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(20)
