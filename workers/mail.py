@@ -42,6 +42,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
@@ -49,6 +50,8 @@ from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
+
+from dropin.domain.imip import RenderedMail
 
 __all__ = [
     "MailError",
@@ -224,8 +227,9 @@ def _chainable(exc: BaseException) -> bool:
 class Mailer(Protocol):
     """What the outbox worker sends with."""
 
-    async def send(self, message: EmailMessage) -> None:
-        """Deliver ``message`` (envelope from its From/To/Cc/Bcc headers) or raise MailError."""
+    async def send(self, message: EmailMessage | RenderedMail) -> None:
+        """Deliver ``message`` or raise MailError. An EmailMessage's envelope comes from its
+        From/To/Cc/Bcc headers; a RenderedMail (the outbox's fast path) carries its own."""
 
     async def close(self) -> None:
         """Release connections; a later :meth:`send` may open them again."""
@@ -344,16 +348,24 @@ class SmtpMailer:
     def __repr__(self) -> str:
         return f"SmtpMailer({self.target.display})"
 
-    async def send(self, message: EmailMessage) -> None:
-        sender, recipients = envelope(message)
+    async def send(self, message: EmailMessage | RenderedMail) -> None:
+        if isinstance(message, RenderedMail):
+            sender, recipients = message.sender, list(message.recipients)
+            if not sender or not recipients:
+                raise MailError("message has no sender or recipient", transient=False)
+        else:
+            sender, recipients = envelope(message)
         addresses = (sender, *recipients)
         async with self._lock:
             try:
                 async with asyncio.timeout(self._deadline):
                     smtp = await self._connection(addresses)
-                    errors, _ = await smtp.send_message(
-                        message, sender=sender, recipients=recipients
-                    )
+                    if isinstance(message, RenderedMail):
+                        errors, _ = await smtp.sendmail(sender, recipients, message.data)
+                    else:
+                        errors, _ = await smtp.send_message(
+                            message, sender=sender, recipients=recipients
+                        )
             except MailError:
                 raise
             except Exception as exc:
@@ -469,7 +481,9 @@ class OutboxFolderMailer:
     def __repr__(self) -> str:
         return f"OutboxFolderMailer({str(self.folder)!r})"
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: EmailMessage | RenderedMail) -> None:
+        if isinstance(message, RenderedMail):
+            message = _parsed(message)
         envelope(message)  # same contract as SMTP: no From or no recipient is refused
         try:
             path = await asyncio.to_thread(self.write, message)
@@ -516,6 +530,13 @@ class OutboxFolderMailer:
         if when is None or when.tzinfo is None:
             when = self._clock()
         return when.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _parsed(mail: RenderedMail) -> EmailMessage:
+    # Dev mode only: writing a file is not the hot path, and one writer keeps one naming rule.
+    parsed = message_from_bytes(mail.data, policy=policy.SMTP)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
 
 
 def message_id_slug(message: EmailMessage) -> str:

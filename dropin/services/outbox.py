@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.headerregistry import Address
-from email.message import EmailMessage
 from email.utils import parseaddr
+from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import and_, func, or_, select, update
@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from dropin.domain.entries import Seat, SessionFacts
-from dropin.domain.imip import build_imip, build_notice
+from dropin.domain.imip import RenderedMail, render_imip, render_notice, rendered
 from dropin.domain.messages import Kind, MemberLinks, Recipient, Sender, compose
 from dropin.errors import Conflict, NotFound
 from dropin.services.feeds import LinkMaker
@@ -144,9 +144,9 @@ async def attempts(db: Database, row_id: int) -> int:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """A composed message, or the reason it is no longer owed."""
+    """A composed message (bytes and envelope), or the reason it is no longer owed."""
 
-    message: EmailMessage | None
+    message: RenderedMail | None
     skip_reason: str | None = None
 
 
@@ -160,44 +160,55 @@ async def compose_row(
     db: Database, links: LinkMaker, mail_from: str, row_id: int, *, now: datetime
 ) -> Outgoing:
     """The message row ``row_id`` owes, composed from the current state."""
+    # One query for the row, its session, series, group, member and booking: this runs for
+    # every message a worker sends.
     async with db.read() as conn:
-        row = (await conn.execute(select(outbox).where(outbox.c.id == row_id))).one()
-        found = (
+        row = (
             await conn.execute(
                 select(
+                    outbox.c.kind,
+                    outbox.c.other_member_id,
+                    outbox.c.session_id.label("row_session_id"),
                     sessions,
                     series.c.title,
                     groups.c.name.label("group_name"),
                     groups.c.timezone.label("group_timezone"),
                     groups.c.discreet.label("group_discreet"),
+                    *(c.label(f"m_{c.name}") for c in members.c),
+                    *(c.label(f"b_{c.name}") for c in bookings.c),
                 )
-                .join(series, series.c.id == sessions.c.series_id)
-                .join(groups, groups.c.id == sessions.c.group_id)
-                .where(sessions.c.id == row.session_id)
-            )
-        ).first()
-        member = (await conn.execute(select(members).where(members.c.id == row.member_id))).first()
-        booking = (
-            await conn.execute(
-                select(bookings).where(
-                    bookings.c.session_id == row.session_id,
-                    bookings.c.member_id == row.member_id,
+                .select_from(
+                    outbox.outerjoin(sessions, sessions.c.id == outbox.c.session_id)
+                    .outerjoin(series, series.c.id == sessions.c.series_id)
+                    .outerjoin(groups, groups.c.id == sessions.c.group_id)
+                    .outerjoin(members, members.c.id == outbox.c.member_id)
+                    .outerjoin(
+                        bookings,
+                        and_(
+                            bookings.c.session_id == outbox.c.session_id,
+                            bookings.c.member_id == outbox.c.member_id,
+                        ),
+                    )
                 )
+                .where(outbox.c.id == row_id)
             )
-        ).first()
+        ).one()
         position = None
-        if booking is not None and booking.status == "waitlisted":
+        if row.b_status == "waitlisted":
             position = 1 + int(
                 (
                     await conn.execute(
                         select(func.count()).where(
-                            bookings.c.session_id == row.session_id,
+                            bookings.c.session_id == row.row_session_id,
                             bookings.c.status == "waitlisted",
-                            bookings.c.waitlist_seq < booking.waitlist_seq,
+                            bookings.c.waitlist_seq < row.b_waitlist_seq,
                         )
                     )
                 ).scalar_one()
             )
+    found = row if row.id is not None else None
+    member = _prefixed(row, "m_") if row.m_id is not None else None
+    booking = _prefixed(row, "b_") if row.b_id is not None else None
     if found is None:
         return Outgoing(None, "session no longer exists")
     kind = cast(Kind, row.kind)
@@ -286,7 +297,7 @@ async def compose_row(
     to = _address(member.display_name, member.email)
     mid = message_id(row_id, mail_from)
     if composed.calendar is not None and composed.method is not None:
-        message = build_imip(
+        data = render_imip(
             subject=composed.subject,
             sender=sender,
             recipient=to,
@@ -298,7 +309,7 @@ async def compose_row(
             date=now,
         )
     else:
-        message = build_notice(
+        data = render_notice(
             subject=composed.subject,
             sender=sender,
             recipient=to,
@@ -307,7 +318,14 @@ async def compose_row(
             message_id=mid,
             date=now,
         )
-    return Outgoing(message)
+    return Outgoing(rendered(data, sender=sender, recipient=to, message_id=mid, date=now))
+
+
+def _prefixed(row: Any, prefix: str) -> SimpleNamespace:
+    """The columns of ``row`` labelled ``prefix<name>``, as attributes ``<name>``."""
+    return SimpleNamespace(
+        **{k[len(prefix) :]: v for k, v in row._mapping.items() if k.startswith(prefix)}
+    )
 
 
 async def _display_name(db: Database, member_id: str | None) -> str:
@@ -356,16 +374,19 @@ async def _organizer_alert(
     )
     sender_email = parseaddr(mail_from)[1]
     local, _, domain = sender_email.rpartition("@")
-    message = build_notice(
+    sender = Address(composed.from_name, local, domain)
+    recipient = _address("Organizer", to)
+    mid = message_id(row_id, mail_from)
+    data = render_notice(
         subject=composed.subject,
-        sender=Address(composed.from_name, local, domain),
-        recipient=_address("Organizer", to),
+        sender=sender,
+        recipient=recipient,
         text=composed.text.replace("<id>", session.id),
         html=composed.html.replace("&lt;id&gt;", session.id),
-        message_id=message_id(row_id, mail_from),
+        message_id=mid,
         date=now,
     )
-    return Outgoing(message)
+    return Outgoing(rendered(data, sender=sender, recipient=recipient, message_id=mid, date=now))
 
 
 def _address(name: str, email: str) -> Address:

@@ -171,7 +171,8 @@ async def test_dev_mode_writes_eml_files(
         await drain(dev)
     files = sorted(dev.outbox_dir.glob("*.eml"))
     assert len(files) == 1
-    assert b'Content-Type: text/calendar; method="REQUEST"' in files[0].read_bytes()
+    inline = b'Content-Type: text/calendar; charset="utf-8"; method="REQUEST"'
+    assert inline in files[0].read_bytes()
 
 
 async def _two_hundred_owed(db: Database) -> None:
