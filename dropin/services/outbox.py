@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from dropin.domain.entries import Seat, SessionFacts
 from dropin.domain.imip import RenderedMail, render_imip, render_notice, rendered
 from dropin.domain.messages import Kind, MemberLinks, Recipient, Sender, compose
-from dropin.errors import Conflict, NotFound
+from dropin.errors import Conflict, Invalid, NotFound
 from dropin.services.feeds import LinkMaker
 from dropin.services.handoff import handoff_url, swap_url
 from dropin.services.member_page import rsvp_url
@@ -588,3 +588,59 @@ async def purge(db: Database, *, now: datetime, retention_days: int) -> Purged:
             outbox.delete().where(outbox.c.session_id.in_(old), outbox.c.status.not_in(UNDELIVERED))
         )
     return Purged(int(gone_bookings.rowcount or 0), int(gone_messages.rowcount or 0))
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    kind: str
+    session_id: str | None
+    member_id: str | None
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+
+
+STATUSES = ("pending", "sending", "sent", "failed", "skipped")
+
+
+async def list_rows(db: Database, *, status: str, limit: int = 100) -> list[OutboxRow]:
+    """Outbox rows in ``status``, newest first: ids and reasons, never addresses."""
+    if status not in STATUSES:
+        raise Invalid(f"status must be one of {', '.join(STATUSES)}", code="invalid_query")
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                select(
+                    outbox.c.id,
+                    outbox.c.kind,
+                    outbox.c.session_id,
+                    outbox.c.member_id,
+                    outbox.c.status,
+                    outbox.c.attempts,
+                    outbox.c.last_error,
+                    outbox.c.created_at,
+                    outbox.c.next_attempt_at,
+                    outbox.c.sent_at,
+                )
+                .where(outbox.c.status == status)
+                .order_by(outbox.c.id.desc())
+                .limit(max(1, min(limit, 500)))
+            )
+        ).all()
+    return [OutboxRow(**r._mapping) for r in rows]
+
+
+async def retry_row(db: Database, row_id: int) -> None:
+    """Send a failed row again (after fixing the address, say): it goes back in line."""
+    async with db.write() as conn:
+        done = await conn.execute(
+            update(outbox)
+            .where(outbox.c.id == row_id, outbox.c.status == "failed")
+            .values(status="pending", next_attempt_at=None)
+        )
+        if done.rowcount != 1:
+            raise NotFound("no failed message with that id", code="message_not_found")

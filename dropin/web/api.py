@@ -340,6 +340,21 @@ async def request_swap(request: Request) -> Response:
     return Response(status_code=202)
 
 
+async def list_outbox(request: Request) -> Response:
+    await require_organizer(request)
+    rows = await outbox.list_rows(
+        app_state(request).db, status=request.query_params.get("status", "failed")
+    )
+    return _items(schemas.OutboxRowOut, rows)
+
+
+async def retry_outbox(request: Request) -> Response:
+    await require_organizer(request)
+    raw = request.path_params["row_id"]
+    await outbox.retry_row(app_state(request).db, raw)
+    return Response(status_code=202)
+
+
 async def invite_group(request: Request) -> Response:
     await require_organizer(request)
     count = await outbox.invite_group(
@@ -390,6 +405,8 @@ routes = [
     Route("/sessions/{session_id:id}/join-links", create_join_link, methods=["POST"]),
     Route("/sessions/{session_id:id}/invitations", invite_group, methods=["POST"]),
     Route("/sessions/{session_id:id}/swap-requests", request_swap, methods=["POST"]),
+    Route("/outbox", list_outbox, methods=["GET"]),
+    Route("/outbox/{row_id:int}/retry", retry_outbox, methods=["POST"]),
     Route("/bookings/{booking_id:id}", get_booking, methods=["GET"]),
     Route("/bookings/{booking_id:id}", cancel_booking, methods=["DELETE"]),
 ]

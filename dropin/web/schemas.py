@@ -236,6 +236,19 @@ class SwapRequestIn(_In):
     to_member_id: str = Field(pattern=ID_PATTERN, description="The facilitator asked")
 
 
+class OutboxRowOut(_Out):
+    id: int
+    kind: str
+    session_id: str | None
+    member_id: str | None
+    status: str
+    attempts: int
+    last_error: str | None = Field(description="Why it failed, without addresses")
+    created_at: datetime
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+
+
 class InvitationsOut(_Out):
     invited: int = Field(description="Parents newly owed an invitation (each is invited once)")
 

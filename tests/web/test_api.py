@@ -416,7 +416,7 @@ async def test_openapi_describes_every_api_route() -> None:
     from dropin.web.openapi import OPERATIONS
 
     routed = {
-        (method.lower(), "/api/v1" + r.path.replace(":id}", "}"))
+        (method.lower(), "/api/v1" + r.path.replace(":id}", "}").replace(":int}", "}"))
         for r in api.routes
         if isinstance(r, Route)
         for method in (r.methods or set()) - {"HEAD"}

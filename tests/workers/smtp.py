@@ -24,10 +24,20 @@ class Recorder:
     delay: float = 0.0
     # Parse messages (tests look inside them); a benchmark only needs their Message-IDs.
     parse: bool = True
+    # Refuse recipients in this domain for good (550), as a server does for a bad address.
+    refuse: str | None = None
     messages: list[EmailMessage] = field(default_factory=list)
     # Message-IDs as received, kept apart so that polling them is cheap.
     received_ids: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.refuse and address.endswith("@" + self.refuse):
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.delay:

@@ -279,3 +279,34 @@ async def test_invite_the_group_then_accept_from_the_email(
         await drain(live)
     ann_mail = smtp.recorder.to("ann@example.org")
     assert [str(m["Subject"]).strip().split(":")[0] for m in ann_mail] == ["Invitation", "Booked"]
+
+
+async def test_permanent_failures_show_in_the_api_and_can_be_retried(
+    live: Settings, db: Database, smtp: SmtpServer
+) -> None:
+    async with Api.start(live, db) as api:
+        c = await circle(api, capacity=5)
+        # An address the server refuses for good (a typo in the domain, say).
+        await api.ok(
+            "POST",
+            f"/api/v1/groups/{c['group']['id']}/members",
+            201,
+            json={"display_name": "Cal", "email": "cal@bounce.example"},
+        )
+        cal = (await api.ok("GET", f"/api/v1/groups/{c['group']['id']}/members"))["items"][-1]
+        smtp.recorder.refuse = "bounce.example"
+        await api.book(c["march"]["id"], cal["id"])
+        await drain(live)
+        [failed] = (await api.ok("GET", "/api/v1/outbox", params={"status": "failed"}))["items"]
+        assert failed["kind"] == "booking_confirmed" and failed["member_id"] == cal["id"]
+        assert failed["last_error"].startswith("smtp 550") and "@" not in failed["last_error"]
+        bad = await api.request("GET", "/api/v1/outbox", params={"status": "lost"})
+        assert bad.status_code == 422
+        smtp.recorder.refuse = None
+        r = await api.request("POST", f"/api/v1/outbox/{failed['id']}/retry")
+        assert r.status_code == 202
+        assert (
+            await api.request("POST", f"/api/v1/outbox/{failed['id']}/retry")
+        ).status_code == 404
+        await drain(live)
+    assert [calendar_method(m) for m in smtp.recorder.to("cal@bounce.example")] == ["REQUEST"]
