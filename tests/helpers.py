@@ -20,6 +20,7 @@ class Api:
     """An httpx client on the app with the organizer key set, plus shortcuts."""
 
     last_state: Any = None
+    asgi_get: Any = None
 
     def __init__(self, client: httpx.AsyncClient, key: str, db: Database, settings: Settings):
         self.client = client
@@ -41,13 +42,43 @@ class Api:
                 scope["state"] = dict(state or {})
                 await app(scope, receive, send)
 
+            async def asgi_get(path: str, headers: dict[str, str] | None = None) -> int:
+                """GET ``path`` by calling the app directly; returns the status (benchmarks)."""
+                status = 0
+                scope = {
+                    "type": "http",
+                    "http_version": "1.1",
+                    "method": "GET",
+                    "scheme": "http",
+                    "path": path,
+                    "raw_path": path.encode(),
+                    "query_string": b"",
+                    "root_path": "",
+                    "server": ("127.0.0.1", 8000),
+                    "client": ("127.0.0.1", 1),
+                    "headers": [(k.encode(), v.encode()) for k, v in (headers or {}).items()],
+                }
+
+                async def receive() -> dict[str, Any]:
+                    return {"type": "http.request", "body": b"", "more_body": False}
+
+                async def send(message: Any) -> None:
+                    nonlocal status
+                    if message["type"] == "http.response.start":
+                        status = message["status"]
+
+                await with_state(scope, receive, send)
+                return status
+
             transport = httpx.ASGITransport(app=with_state, raise_app_exceptions=False)
             async with httpx.AsyncClient(
                 transport=transport,
                 base_url="http://127.0.0.1:8000",
                 headers={"Authorization": f"Bearer {new.key}"},
             ) as client:
-                yield cls(client, new.key, db, settings)
+                api = cls(client, new.key, db, settings)
+                api.asgi_get = asgi_get
+                yield api
 
     async def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
         return await self.client.request(method, url, **kw)
