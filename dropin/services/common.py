@@ -4,31 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import Insert, Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dropin.domain.messages import Kind
 from dropin.errors import NotFound
 from dropin.store.tables import bookings, groups, members, outbox, sessions
 
-# Everything a member can be told about; the workers turn each kind into a message.
-OUTBOX_KINDS = frozenset(
-    {
-        "booking_confirmed",
-        "booking_waitlisted",
-        "booking_promoted",
-        "booking_cancelled",
-        "session_rescheduled",
-        "session_cancelled",
-        "facilitator_assigned",
-        "session_invitation",
-        "lead_notice",
-        "facilitator_released",
-        "organizer_alert",
-        "swap_request",
-    }
-)
+# Everything someone can be told about: each kind of message the workers know how to write.
+OUTBOX_KINDS = frozenset(get_args(Kind))
 
 
 def new_id() -> str:

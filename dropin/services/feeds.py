@@ -77,6 +77,15 @@ class FeedCache:
             self.entries.popitem(last=False)
 
 
+# What a member's links need to know about their group.
+_GROUP_OF_MEMBER = (
+    groups.c.name.label("group_name"),
+    groups.c.timezone.label("group_timezone"),
+    groups.c.discreet.label("group_discreet"),
+    groups.c.updated_at.label("group_updated_at"),
+)
+
+
 async def member_by_token(conn: AsyncConnection, secret: str, purpose: str, token: str) -> Row[Any]:
     """The member whose current ``purpose`` token is ``token``, with their group; or NotFound."""
     member_id = tokens.member_token_subject(token)
@@ -84,13 +93,7 @@ async def member_by_token(conn: AsyncConnection, secret: str, purpose: str, toke
     if member_id is not None:
         row = (
             await conn.execute(
-                select(
-                    members,
-                    groups.c.name.label("group_name"),
-                    groups.c.timezone.label("group_timezone"),
-                    groups.c.discreet.label("group_discreet"),
-                    groups.c.updated_at.label("group_updated_at"),
-                )
+                select(members, *_GROUP_OF_MEMBER)
                 .join(groups, groups.c.id == members.c.group_id)
                 .where(members.c.id == member_id)
             )
@@ -144,10 +147,7 @@ async def member_feed(
             await conn.execute(
                 select(
                     members,
-                    groups.c.name.label("group_name"),
-                    groups.c.timezone.label("group_timezone"),
-                    groups.c.discreet.label("group_discreet"),
-                    groups.c.updated_at.label("group_updated_at"),
+                    *_GROUP_OF_MEMBER,
                     booked_q.c.n.label("b_n"),
                     booked_q.c.b.label("b_b"),
                     booked_q.c.s.label("b_s"),
@@ -207,7 +207,9 @@ async def member_feed(
             ),
             page_url=page,
         )
-        events.append(entry(_facts(r, member.group_name, member.group_timezone), seat, quiet=quiet))
+        events.append(
+            entry(session_facts(r, member.group_name, member.group_timezone), seat, quiet=quiet)
+        )
     name = "Drop-ins" if quiet else f"Drop-ins: {member.group_name}"
     feed = Feed(build_feed(events, calendar_name=name, now=last_modified), etag, last_modified)
     cache.put((member.id, etag), feed)
@@ -260,7 +262,8 @@ def _expired(row: Row[Any], since: datetime) -> bool:
     return bool(cancelled and changed < since)
 
 
-def _facts(row: Row[Any], group_name: str, timezone: str) -> SessionFacts:
+def session_facts(row: Any, group_name: str, timezone: str) -> SessionFacts:
+    """A session row (with its series ``title``) as calendars and messages see it."""
     return SessionFacts(
         id=row.id,
         title=row.title,
@@ -316,7 +319,7 @@ async def group_feed(
             )
         ).all()
     events = [
-        entry(_facts(r, group.name, group.timezone), Seat("public"), quiet=group.discreet)
+        entry(session_facts(r, group.name, group.timezone), Seat("public"), quiet=group.discreet)
         for r in rows
         if not (r.status == "cancelled" and r.updated_at < since)
     ]

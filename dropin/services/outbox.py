@@ -30,11 +30,11 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from dropin.domain.entries import Seat, SessionFacts
+from dropin.domain.entries import Seat
 from dropin.domain.imip import RenderedMail, render_imip, render_notice, rendered
 from dropin.domain.messages import Kind, MemberLinks, Recipient, Sender, compose
 from dropin.errors import Conflict, Invalid, NotFound
-from dropin.services.feeds import LinkMaker
+from dropin.services.feeds import LinkMaker, session_facts
 from dropin.services.handoff import handoff_url, swap_url
 from dropin.services.member_page import rsvp_url
 from dropin.store.db import Database
@@ -226,17 +226,7 @@ async def compose_row(
             extra = await _display_name(db, row.other_member_id)
     if skip:
         return Outgoing(None, skip)
-    facts = SessionFacts(
-        id=found.id,
-        title=found.title,
-        group_name=found.group_name,
-        starts_at=found.starts_at,
-        ends_at=found.ends_at,
-        timezone=found.group_timezone,
-        status=found.status,
-        sequence=found.sequence,
-        updated_at=found.updated_at,
-    )
+    facts = session_facts(found, found.group_name, found.group_timezone)
     seat = Seat(
         relation=relation if relation != "none" else "public",  # type: ignore[arg-type]
         revision=booking.revision if booking is not None else 0,
@@ -351,17 +341,7 @@ async def _organizer_alert(
         ).scalar_one_or_none()
     if not to:
         return Outgoing(None, "the group has no organizer_email")
-    facts = SessionFacts(
-        id=session.id,
-        title=session.title,
-        group_name=session.group_name,
-        starts_at=session.starts_at,
-        ends_at=session.ends_at,
-        timezone=session.group_timezone,
-        status=session.status,
-        sequence=session.sequence,
-        updated_at=session.updated_at,
-    )
+    facts = session_facts(session, session.group_name, session.group_timezone)
     composed = compose(
         "organizer_alert",
         facts,
