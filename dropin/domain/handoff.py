@@ -2,9 +2,11 @@
 
 * **Notice** — the lead is emailed :attr:`HandoffPolicy.notice` ahead (default 14 days) with a
   one-click confirm and a "can't make it" link.
-* **Hand over** — still unconfirmed :attr:`HandoffPolicy.confirm_by` before (default 72 h): the
-  co-facilitator is asked to lead and a new co is chosen (:func:`dropin.domain.rotation.
-  promote_co_to_lead`).
+* **Hand over** — still unconfirmed :attr:`HandoffPolicy.confirm_by` before (default 72 h), and
+  at least :attr:`HandoffPolicy.grace` after the notice (someone assigned late gets a day to
+  answer): the co-facilitator is asked to lead and a new co is chosen
+  (:func:`dropin.domain.rotation.promote_co_to_lead`). A lead the organizer picked by hand
+  counts as confirmed.
 * **Alert** — no lead :attr:`HandoffPolicy.alert_at` before (default 48 h): the organizer is
   emailed. A session is never silently left without a lead.
 
@@ -25,6 +27,7 @@ class HandoffPolicy:
     notice: timedelta = timedelta(days=14)
     confirm_by: timedelta = timedelta(hours=72)
     alert_at: timedelta = timedelta(hours=48)
+    grace: timedelta = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -45,16 +48,18 @@ def due(state: HandoffState, policy: HandoffPolicy, now: datetime) -> list[Actio
     if state.status != "scheduled" or now >= state.starts_at:
         return []
     left = state.starts_at - now
-    actions: list[Action] = []
-    if state.lead is not None:
-        if state.lead_notified_at is None and left <= policy.notice:
-            actions.append("notify_lead")
-        if (
-            state.lead_confirmed_at is None
-            and state.handed_over_at is None
-            and left <= policy.confirm_by
-        ):
-            actions.append("hand_over")
-    elif state.alerted_at is None and left <= policy.alert_at:
-        actions.append("alert_organizer")
-    return actions
+    if state.lead is None:
+        if state.alerted_at is None and left <= policy.alert_at:
+            return ["alert_organizer"]
+        return []
+    if state.lead_confirmed_at is not None:
+        return []
+    if state.lead_notified_at is None:
+        return ["notify_lead"] if left <= policy.notice else []
+    if (
+        state.handed_over_at is None
+        and left <= policy.confirm_by
+        and now - state.lead_notified_at >= policy.grace
+    ):
+        return ["hand_over"]
+    return []

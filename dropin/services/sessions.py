@@ -250,6 +250,10 @@ async def set_facilitators(
                 # filled by it again.
                 facilitators_by="organizer" if lead_member_id else None,
                 rotation_note=None,
+                # An organizer who picks a lead has arranged it with them: no "please confirm"
+                # and no hand-over for them (dropin/domain/handoff.py).
+                lead_confirmed_at=now if lead_member_id else None,
+                handed_over_at=None,
                 updated_at=now,
             )
         )

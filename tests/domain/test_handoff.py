@@ -40,8 +40,12 @@ def state(**kw: object) -> HandoffState:
             at(timedelta(hours=60)),
             [],
         ),
-        # Assigned late (inside both windows): notice and hand over are both due.
-        (state(), at(timedelta(hours=50)), ["notify_lead", "hand_over"]),
+        # Assigned late (inside the 72 h window): a notice now, and a day to answer it.
+        (state(), at(timedelta(hours=50)), ["notify_lead"]),
+        (state(lead_notified_at=at(timedelta(hours=50))), at(timedelta(hours=30)), []),
+        (state(lead_notified_at=at(timedelta(hours=50))), at(timedelta(hours=26)), ["hand_over"]),
+        # Confirmed (or picked by the organizer): no notice, no hand-over.
+        (state(lead_confirmed_at=at(timedelta(days=20))), at(timedelta(days=1)), []),
         # No lead: the organizer hears at 48 h, once.
         (state(lead=None), at(timedelta(hours=49)), []),
         (state(lead=None), at(timedelta(hours=48)), ["alert_organizer"]),
