@@ -85,38 +85,41 @@ def measure(count: int) -> tuple[int, int, float, float]:
     smtp = SmtpServer(parse=False)  # count Message-IDs only: keep the server cheap
     smtp.start()
     redis = PrivateRedis().start()
-    env = {
-        **os.environ,
-        "DROPIN_DATABASE_URL": url,
-        "DROPIN_REDIS_URL": redis.url,
-        "DROPIN_SMTP_URL": smtp.url,
-        "DROPIN_SECRET_KEY": SECRET,
-        "DROPIN_MAIL_FROM": MAIL_FROM,
-        "DROPIN_LOG_LEVEL": "WARNING",
-    }
-    proc = subprocess.Popen([sys.executable, "-m", "dropin", "worker"], env=env, cwd=tmp.name)
-    first: float | None = None
     try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if smtp.recorder.received_ids and first is None:
-                first = time.perf_counter()
-            if smtp.recorder.unique() >= count:
-                break
-            time.sleep(0.02)
-        last = time.perf_counter()
-        time.sleep(1.0)  # anything more that would arrive, arrives
+        env = {
+            **os.environ,
+            "DROPIN_DATABASE_URL": url,
+            "DROPIN_REDIS_URL": redis.url,
+            "DROPIN_SMTP_URL": smtp.url,
+            "DROPIN_SECRET_KEY": SECRET,
+            "DROPIN_MAIL_FROM": MAIL_FROM,
+            "DROPIN_LOG_LEVEL": "WARNING",
+        }
+        proc = subprocess.Popen([sys.executable, "-m", "dropin", "worker"], env=env, cwd=tmp.name)
+        first: float | None = None
+        try:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                if smtp.recorder.received_ids and first is None:
+                    first = time.perf_counter()
+                if smtp.recorder.unique() >= count:
+                    break
+                time.sleep(0.02)
+            last = time.perf_counter()
+            time.sleep(1.0)  # anything more that would arrive, arrives
+        finally:
+            proc.terminate()
+            proc.wait(20)
+        counts = Counter(smtp.recorder.ids())
+        assert first is not None, "nothing was delivered"
+        smtp.recorder.received_ids.clear()
+        ceiling = asyncio.run(baseline(db, smtp, count))
     finally:
-        proc.terminate()
-        proc.wait(20)
-    counts = Counter(smtp.recorder.ids())
-    assert first is not None, "nothing was delivered"
-    smtp.recorder.received_ids.clear()
-    ceiling = asyncio.run(baseline(db, smtp, count))
-    asyncio.run(db.dispose())
-    smtp.stop()
-    redis.stop()
-    tmp.cleanup()
+        # Whatever happened, stop what this run started.
+        asyncio.run(db.dispose())
+        smtp.stop()
+        redis.stop()
+        tmp.cleanup()
     return len(counts), sum(n - 1 for n in counts.values()), len(counts) / (last - first), ceiling
 
 
