@@ -16,7 +16,9 @@ from starlette.staticfiles import StaticFiles
 
 from dropin.errors import DropinError
 from dropin.services import links, sessions
+from dropin.web.render import json_response
 from dropin.web.state import app_state, utcnow
+from signaling.access import exchange
 
 STATIC = StaticFiles(packages=[("dropin.web", "static")])
 
@@ -74,7 +76,27 @@ async def join_landing(request: Request) -> Response:
     )
 
 
+async def room_token(request: Request) -> Response:
+    """Exchange a join link for a short-lived room token (docs/signaling.md)."""
+    state = app_state(request)
+    found = await exchange(
+        state.db, state.settings.secret_key, request.path_params["token"], now=utcnow()
+    )
+    ws_url = "ws" + state.settings.public_url.removeprefix("http") + "/rooms/ws"
+    return json_response(
+        {
+            "token": found.token,
+            "expires_in": found.expires_in,
+            "role": found.role,
+            "session_id": found.session_id,
+            "ws_url": ws_url,
+        },
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
 routes = [
     Route("/j/{token}", join_landing, methods=["GET"]),
+    Route("/j/{token}/room-token", room_token, methods=["POST"]),
     Mount("/static", app=STATIC, name="static"),
 ]

@@ -1,0 +1,141 @@
+"""Room access: exchanging a member's join link for a short-lived room token (a JWT).
+
+The join link is long-lived and personal; the WebSocket only ever sees the room token, which
+carries who (``sub``), where (``sid``), in which role (from the database, never the client),
+and expires within 15 minutes. Token building and reading are pure (``now`` passed in); the
+exchange itself checks the database through :func:`dropin.services.links.admit`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import jwt
+
+from dropin.errors import DropinError
+from dropin.services import links
+from dropin.services.sessions import get_session
+from dropin.store.db import Database
+
+ISSUER = "dropin"
+AUDIENCE = "dropin:room"
+ALGORITHM = "HS256"
+TOKEN_SECONDS = 900
+# The room opens this long before the start and closes this long after the end.
+OPENS_BEFORE = timedelta(minutes=15)
+CLOSES_AFTER = timedelta(minutes=10)
+_REQUIRED = ("iss", "aud", "sub", "sid", "role", "jti", "iat", "exp")
+
+
+class TooEarly(DropinError):
+    """The room is not open yet; ``detail`` says when it opens."""
+
+    status = 425
+    code = "too_early"
+
+
+class RoomTokenError(ValueError):
+    """A room token that is malformed, forged, expired or for another purpose."""
+
+
+@dataclass(frozen=True)
+class RoomClaims:
+    member_id: str
+    session_id: str
+    role: str
+    jti: str
+    expires_at: datetime
+
+
+def issue_token(
+    secret: str,
+    *,
+    member_id: str,
+    session_id: str,
+    role: str,
+    now: datetime,
+    seconds: int = TOKEN_SECONDS,
+) -> str:
+    """A room token for one member in one session, valid ``seconds`` (at most 15 minutes)."""
+    if not 0 < seconds <= TOKEN_SECONDS:
+        raise ValueError(f"a room token lives at most {TOKEN_SECONDS} s")
+    if role not in ("parent", "facilitator"):
+        raise ValueError("role must be parent or facilitator")
+    issued = int(now.timestamp())
+    claims = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": member_id,
+        "sid": session_id,
+        "role": role,
+        "jti": secrets.token_urlsafe(12),
+        "iat": issued,
+        "exp": issued + seconds,
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def read_token(secret: str, token: str, now: datetime) -> RoomClaims:
+    """The claims of a genuine, unexpired room token, or :class:`RoomTokenError`."""
+    if not token or len(token) > 2048:
+        raise RoomTokenError("no token")
+    try:
+        # Expiry is checked below against the ``now`` passed in (no clock reads here).
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            options={"require": list(_REQUIRED), "verify_exp": False, "verify_iat": False},
+        )
+    except jwt.PyJWTError as exc:
+        raise RoomTokenError(type(exc).__name__) from None
+    exp, iat = claims["exp"], claims["iat"]
+    if not isinstance(exp, int) or not isinstance(iat, int) or exp - iat > TOKEN_SECONDS:
+        raise RoomTokenError("bad lifetime")
+    if now.timestamp() >= exp:
+        raise RoomTokenError("expired")
+    role, sub, sid, jti = claims["role"], claims["sub"], claims["sid"], claims["jti"]
+    if role not in ("parent", "facilitator") or not all(
+        isinstance(v, str) and v for v in (sub, sid, jti)
+    ):
+        raise RoomTokenError("bad claims")
+    return RoomClaims(sub, sid, role, jti, datetime.fromtimestamp(exp, now.tzinfo))
+
+
+@dataclass(frozen=True)
+class Exchanged:
+    token: str
+    expires_in: int
+    role: str
+    session_id: str
+
+
+async def exchange(db: Database, secret: str, join_token: str, *, now: datetime) -> Exchanged:
+    """Swap a join link for a room token, if the member may enter the room now.
+
+    Errors: NotFound (not a join link), Gone (session over or cancelled, link expired),
+    Forbidden (no place any more), :class:`TooEarly` (opens 15 minutes before the start).
+    The token never outlives the room (the session's end plus a short grace).
+    """
+    admission = await links.admit(db, secret, join_token, now)
+    view = await get_session(db, admission.session_id)
+    opens = view.starts_at - OPENS_BEFORE
+    if now < opens:
+        raise TooEarly({"message": "the room is not open yet", "opens_at": opens.isoformat()})
+    # (After the end, admit() has already refused: nobody new comes in then.)
+    # Never past the room's closing time, never more than 15 minutes.
+    seconds = int(min(TOKEN_SECONDS, (view.ends_at + CLOSES_AFTER - now).total_seconds()))
+    token = issue_token(
+        secret,
+        member_id=admission.member_id,
+        session_id=admission.session_id,
+        role=admission.role,
+        now=now,
+        seconds=max(1, seconds),
+    )
+    return Exchanged(token, max(1, seconds), admission.role, admission.session_id)
