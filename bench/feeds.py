@@ -5,7 +5,8 @@
 Measures, on SQLite, the real app called in-process as an ASGI application (no network, no
 HTTP client in the timing):
 - naive: every request builds the feed from scratch (all caches cleared first);
-- built: a request that builds the feed (feed cache cleared, per-event encodings warm);
+- built: a request that builds the feed (feed cache cleared, per-entry encodings warm);
+- rebuilt after one session changed: the realistic case (one entry re-encoded);
 - cached: an unconditional request answered from the feed cache;
 - 304: a conditional request (If-None-Match) answered from the version query alone.
 Floors: built <= 20 ms, 304 <= 2 ms (medians). Prints a table, writes docs/benchmarks.md.
@@ -37,9 +38,16 @@ from tests.helpers import Api  # noqa: E402
 SESSIONS = 200
 
 
-async def timed(fn: Callable[[], Awaitable[None]], rounds: int) -> float:
+async def timed(
+    fn: Callable[[], Awaitable[None]],
+    rounds: int,
+    before: Callable[[], Awaitable[None]] | None = None,
+) -> float:
+    """Median milliseconds of ``fn``; ``before`` runs untimed ahead of each round."""
     samples = []
     for _ in range(rounds):
+        if before is not None:
+            await before()
         start = time.perf_counter()
         await fn()
         samples.append(time.perf_counter() - start)
@@ -97,6 +105,15 @@ async def main(rounds: int) -> str:
         async def not_modified() -> None:
             assert await call(path, {"if-none-match": etag}) == 304
 
+        flip = {"capacity": 10}
+
+        async def change_one() -> None:
+            flip["capacity"] = 21 - flip["capacity"]  # 10 <-> 11: one entry changes
+            await sessions.update_session(db, found[0].id, dict(flip), now=datetime.now(UTC))
+
+        async def after_change() -> None:
+            assert await call(path) == 200
+
         rows = [
             (
                 "naive: no caches (first build after a restart)",
@@ -105,6 +122,11 @@ async def main(rounds: int) -> str:
             ("built (feed cache cleared)", await timed(built, rounds)),
             ("cached (200 from feed cache)", await timed(cached, rounds)),
             ("conditional (304)", await timed(not_modified, rounds)),
+            # Last: it changes the feed (and so its ETag) every round.
+            (
+                "rebuilt after one session changed",
+                await timed(after_change, rounds, before=change_one),
+            ),
         ]
     await db.dispose()
     tmp.cleanup()

@@ -118,10 +118,12 @@ def build_feed(
 ) -> bytes:
     """Build a subscribable feed (METHOD:PUBLISH), one VEVENT per event.
 
-    `now` becomes every DTSTAMP; pass the feed's last change time rather than the wall clock
-    to get byte-identical output (and so a stable ETag) until something changes.
+    Each event's DTSTAMP is its own ``last_modified``: in a published calendar DTSTAMP is when
+    the entry was last revised (RFC 5545 §3.8.7.2), so unchanged entries keep their bytes and
+    a feed rebuilt after one change re-encodes only that entry. ``now`` is checked (it must be
+    aware) but not written, so the output is byte-identical until something changes.
     """
-    stamp = _utc(now, "now")
+    _utc(now, "now")
     if refresh <= timedelta(0):
         raise ValueError("refresh must be positive")
     cal = _calendar_head("PUBLISH")
@@ -131,7 +133,9 @@ def build_feed(
     # An X- property would be written as str(timedelta) ("1:00:00"): say it is a duration.
     cal.add("x-published-ttl", vDuration(refresh))
     ordered = sorted(events, key=lambda e: (e.starts_at, e.uid))
-    return _assemble(cal, _vtimezones(ordered), [_vevent_ical(e, stamp) for e in ordered])
+    return _assemble(
+        cal, _vtimezones(ordered), [_vevent_ical(e, e.last_modified) for e in ordered]
+    )
 
 
 def build_invite(

@@ -550,3 +550,14 @@ def test_invite_carries_only_what_was_passed() -> None:
     assert emails == {"circle@dropin.test", "sam@example.test"}
     assert "NVR circle" in text  # the organizer's name is the caller's choice
     assert "parents" not in text
+
+
+def test_feed_dtstamp_is_each_entrys_last_change() -> None:
+    old = make(uid="a@x", last_modified=NOW - timedelta(days=3))
+    new = make(uid="b@x", last_modified=NOW - timedelta(hours=1))
+    body = lines(build_feed([old, new], calendar_name="c", now=NOW))
+    stamps = [line for line in body if line.startswith("DTSTAMP:")]
+    assert stamps == ["DTSTAMP:20251128T090000Z", "DTSTAMP:20251201T080000Z"]
+    # The same entries give the same bytes whatever "now" is: a stable ETag.
+    later = build_feed([old, new], calendar_name="c", now=NOW + timedelta(days=1))
+    assert later == build_feed([old, new], calendar_name="c", now=NOW)
