@@ -133,9 +133,7 @@ def build_feed(
     # An X- property would be written as str(timedelta) ("1:00:00"): say it is a duration.
     cal.add("x-published-ttl", vDuration(refresh))
     ordered = sorted(events, key=lambda e: (e.starts_at, e.uid))
-    return _assemble(
-        cal, _vtimezones(ordered), [_vevent_ical(e, e.last_modified) for e in ordered]
-    )
+    return _assemble(cal, _vtimezones(ordered), [_vevent_ical(e, e.last_modified) for e in ordered])
 
 
 def build_invite(

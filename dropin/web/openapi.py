@@ -327,15 +327,21 @@ def openapi_spec(server_url: str) -> dict[str, Any]:
                 },
             }
         }
-    paths["/j/{token}/room-token"] = {"post": {
-        "summary": "Exchange a join link for a room token (JWT, <= 15 min; docs/signaling.md)",
-        "parameters": [{"name": "token", "in": "path", "required": True,
-                        "schema": {"type": "string"}}],
-        "responses": {"200": {"description": "{token, expires_in, role, session_id, ws_url}"},
-                      "403": {"description": "No place (any more)"},
-                      "404": {"description": "Not a join link"},
-                      "410": {"description": "Session over or cancelled"},
-                      "425": {"description": "Too early: the room opens 15 minutes before"}}}}
+    paths["/j/{token}/room-token"] = {
+        "post": {
+            "summary": "Exchange a join link for a room token (JWT, <= 15 min; docs/signaling.md)",
+            "parameters": [
+                {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {
+                "200": {"description": "{token, expires_in, role, session_id, ws_url}"},
+                "403": {"description": "No place (any more)"},
+                "404": {"description": "Not a join link"},
+                "410": {"description": "Session over or cancelled"},
+                "425": {"description": "Too early: the room opens 15 minutes before"},
+            },
+        }
+    }
     paths["/j/{token}"] = {
         "get": {
             "summary": "A member's join link (HTML page)",
