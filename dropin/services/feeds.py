@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -192,7 +193,7 @@ async def member_feed(
     quiet = member.group_discreet if member.discreet is None else member.discreet
     page = links.page(member.id, member.link_nonce)
     events = []
-    for r in rows:
+    for r in _one_per_session(rows):
         if _expired(r, since):
             continue
         relation = r.relation
@@ -254,6 +255,17 @@ def _member_query(member_id: str, since: datetime) -> Any:
         .where(_leads(member_id), sessions.c.starts_at >= since)
     )
     return as_parent.union_all(as_facilitator).order_by("starts_at")
+
+
+def _one_per_session(rows: Sequence[Row[Any]]) -> list[Row[Any]]:
+    """One entry per session (one UID): facilitating wins over an old booking of the same
+    member, so a lead never sees their own session as cancelled."""
+    chosen: dict[str, Row[Any]] = {}
+    for r in rows:
+        held = chosen.get(r.id)
+        if held is None or (r.relation in ("lead", "co") and held.relation not in ("lead", "co")):
+            chosen[r.id] = r
+    return sorted(chosen.values(), key=lambda r: (r.starts_at, r.id))
 
 
 def _expired(row: Row[Any], since: datetime) -> bool:

@@ -29,7 +29,7 @@ from dropin.domain.rotation import (
 from dropin.errors import Conflict, Gone, Invalid, NotFound
 from dropin.services.common import emit, member_row
 from dropin.services.feeds import LinkMaker
-from dropin.services.rota import POLICY, _facilitators
+from dropin.services.rota import POLICY, _facilitators, booked_facilitators
 from dropin.store.db import Database
 from dropin.store.tables import groups, sessions
 
@@ -227,6 +227,7 @@ async def change_facilitators(
                     row.lead_notified_at if plan.lead == row.lead_member_id else None
                 ),
                 handed_over_at=now if promote else row.handed_over_at,
+                sequence=row.sequence + 1,
                 updated_at=now,
             )
         )
@@ -291,6 +292,8 @@ async def request_swap(
             raise NotFound("no such facilitator in this group", code="member_not_found")
         if taker in (row.lead_member_id, row.co_member_id):
             raise Conflict("that facilitator is already in this session", code="already_in")
+        if taker in (await booked_facilitators(conn, [session_id])).get(session_id, set()):
+            raise Conflict("that facilitator holds a place in this session", code="member_booked")
         await emit(
             conn, "swap_request", now, session_id=session_id, member_id=taker, other_member_id=asker
         )
@@ -311,8 +314,15 @@ async def accept_swap(db: Database, secret: str, token: str, *, now: datetime) -
             return "swapped"  # clicked twice
         if f not in (row.lead_member_id, row.co_member_id):
             return "swap_not_possible"
+        if t in (await booked_facilitators(conn, [s])).get(s, set()):
+            return "swap_not_possible"
         role = "lead_member_id" if row.lead_member_id == f else "co_member_id"
-        values: dict[str, object] = {role: t, "facilitators_by": "rotation", "updated_at": now}
+        values: dict[str, object] = {
+            role: t,
+            "facilitators_by": "rotation",
+            "sequence": row.sequence + 1,
+            "updated_at": now,
+        }
         if role == "lead_member_id":
             values.update(lead_confirmed_at=now, lead_notified_at=now)
         await conn.execute(update(sessions).where(sessions.c.id == s).values(**values))

@@ -22,11 +22,12 @@ from dropin.domain.rotation import (
     RotationPolicy,
     Slot,
     plan_rotation,
+    reassign,
 )
 from dropin.errors import Invalid
 from dropin.services.common import emit, group_row, member_row
 from dropin.store.db import Database
-from dropin.store.tables import groups, members, sessions, unavailability
+from dropin.store.tables import bookings, groups, members, sessions, unavailability
 
 # How far ahead the rotation fills sessions (facilitators hear about them from then on).
 AHEAD = timedelta(days=90)
@@ -90,10 +91,39 @@ async def rotate_group(db: Database, group_id: str, *, now: datetime) -> list[As
         ]
         if not slots:
             return []
-        plan = plan_rotation(facilitators, history, slots, POLICY, now=now, tz=tz)
-        for a in plan:
+        booked = await booked_facilitators(conn, [s.session_id for s in slots])
+        plan: list[Assignment] = []
+        # Slot by slot, in order, each answer joining the history: the same as planning them
+        # at once, except that a facilitator who holds a place in a session as a participant
+        # is never chosen to facilitate it.
+        for slot in sorted(slots, key=lambda x: (x.starts_at, x.session_id)):
+            taken = booked.get(slot.session_id, set())
+            a = (
+                reassign(slot, facilitators, history, POLICY, now=now, tz=tz, exclude=taken)
+                if taken
+                else plan_rotation(facilitators, history, [slot], POLICY, now=now, tz=tz)[0]
+            )
+            history.append(RotaEntry(slot.session_id, slot.starts_at, a.lead, a.co))
+            plan.append(a)
             await _write(conn, a, now)
         return plan
+
+
+async def booked_facilitators(conn: AsyncConnection, session_ids: list[str]) -> dict[str, set[str]]:
+    """Per session, the members holding a place (confirmed or waitlisted) in it."""
+    if not session_ids:
+        return {}
+    rows = (
+        await conn.execute(
+            select(bookings.c.session_id, bookings.c.member_id).where(
+                bookings.c.session_id.in_(session_ids), bookings.c.status != "cancelled"
+            )
+        )
+    ).all()
+    found: dict[str, set[str]] = {}
+    for r in rows:
+        found.setdefault(r.session_id, set()).add(r.member_id)
+    return found
 
 
 async def _write(conn: AsyncConnection, a: Assignment, now: datetime) -> None:
@@ -112,6 +142,8 @@ async def _write(conn: AsyncConnection, a: Assignment, now: datetime) -> None:
             co_member_id=a.co,
             facilitators_by="rotation",
             rotation_note=note,
+            # Facilitators' calendar entries must rise too (see dropin/domain/entries.py).
+            sequence=sessions.c.sequence + 1,
             updated_at=now,
         )
     )

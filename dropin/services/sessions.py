@@ -254,17 +254,23 @@ async def set_facilitators(
                 # and no hand-over for them (dropin/domain/handoff.py).
                 lead_confirmed_at=now if lead_member_id else None,
                 handed_over_at=None,
+                # Facilitators' calendar entries must rise with every change of facilitator.
+                sequence=row.sequence + 1,
                 updated_at=now,
             )
         )
-        for member_id in {lead_member_id, co_member_id} - {
-            row.lead_member_id,
-            row.co_member_id,
-            None,
-        }:
+        before = {m: r for m, r in ((row.lead_member_id, "lead"), (row.co_member_id, "co")) if m}
+        after = {m: r for m, r in ((lead_member_id, "lead"), (co_member_id, "co")) if m}
+        # Whoever leaves hears so; whoever joins, or changes role, gets an updated invite.
+        for member_id in sorted(set(before) - set(after)):
             await emit(
-                conn, "facilitator_assigned", now, session_id=session_id, member_id=member_id
+                conn, "facilitator_released", now, session_id=session_id, member_id=member_id
             )
+        for member_id in sorted(after):
+            if before.get(member_id) != after[member_id]:
+                await emit(
+                    conn, "facilitator_assigned", now, session_id=session_id, member_id=member_id
+                )
         return await _load(conn, session_id)
 
 

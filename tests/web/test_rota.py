@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from dropin.store.tables import outbox
 from tests.helpers import Api
+from tests.web.test_feeds import vevents
 
 pytestmark = pytest.mark.asyncio
 
@@ -110,3 +111,46 @@ async def test_rota_inputs_are_checked(api: Api) -> None:
     assert r.status_code == 422
     r = await api.request("GET", f"/api/v1/groups/{g['id']}/rota", params={"days": "x"})
     assert r.status_code == 422
+
+
+async def test_a_facilitator_with_a_place_is_not_rotated_into_that_session(api: Api) -> None:
+    g, (lee, cory, dana) = await weekly_group(api, ["Lee", "Cory", "Dana"])
+    sessions = await api.sessions(g["id"])
+    for s in sessions[:3]:
+        await api.book(s["id"], lee["id"])  # Lee comes to these as a participant
+    lines = await run(api, g["id"])
+    for x in lines[:3]:
+        assert lee["id"] not in (x["lead_member_id"], x["co_member_id"])
+    assert any(lee["id"] in (x["lead_member_id"], x["co_member_id"]) for x in lines[3:])
+
+
+async def test_organizer_changes_tell_who_leaves_and_rise_in_sequence(api: Api) -> None:
+    g, (lee, cory, _) = await weekly_group(api, ["Lee", "Cory", "Dana"])
+    first = (await api.sessions(g["id"]))[0]
+    url = f"/api/v1/sessions/{first['id']}/facilitators"
+    one = await api.ok("PUT", url, json={"lead_member_id": lee["id"], "co_member_id": cory["id"]})
+    two = await api.ok("PUT", url, json={"lead_member_id": cory["id"]})
+    assert two["sequence"] > one["sequence"] > first["sequence"]
+    async with api.db.read() as conn:
+        owed = (
+            await conn.execute(select(outbox.c.kind, outbox.c.member_id).order_by(outbox.c.id))
+        ).all()
+    assert [(k, m) for k, m in owed][-2:] == [
+        ("facilitator_released", lee["id"]),
+        ("facilitator_assigned", cory["id"]),  # co -> lead: an updated invite
+    ]
+
+
+async def test_a_lead_who_once_cancelled_a_booking_sees_one_entry(api: Api) -> None:
+    g, (lee, _, _) = await weekly_group(api, ["Lee", "Cory", "Dana"])
+    first = (await api.sessions(g["id"]))[0]
+    booking = await api.book(first["id"], lee["id"])
+    await api.ok("DELETE", f"/api/v1/bookings/{booking['id']}")
+    await api.ok(
+        "PUT", f"/api/v1/sessions/{first['id']}/facilitators", json={"lead_member_id": lee["id"]}
+    )
+    feed = (await api.client.get(lee["feed_url"].removeprefix("http://127.0.0.1:8000"))).text
+    uid = f"UID:session-{first['id']}@dropin"
+    entries = [e for e in vevents(feed) if uid in e]
+    assert len(entries) == 1
+    assert "(leading)" in entries[0] and "STATUS:CONFIRMED" in entries[0]
