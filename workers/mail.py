@@ -87,7 +87,15 @@ def scrub(text: str, addresses: tuple[str, ...] = ()) -> str:
     for address in addresses:
         if address:
             text = re.sub(f"<?{re.escape(address)}>?", "<address>", text, flags=re.IGNORECASE)
+            # Servers also quote just the local part ("<jane.doe>: Recipient address rejected").
+            local = address.rpartition("@")[0]
+            if local:
+                text = re.sub(
+                    rf"<?\b{re.escape(local)}\b>?", "<address>", text, flags=re.IGNORECASE
+                )
     text = _ADDRESS_RE.sub("<address>", text)
+    # Anything else in angle brackets in a server's reply is an address or a part of one.
+    text = re.sub(r"<[^<>\s]{1,254}>", "<address>", text)
     text = " ".join(_CONTROL_RE.sub(" ", text).split())
     return text if len(text) <= _REASON_MAX else text[: _REASON_MAX - 3] + "..."
 

@@ -299,13 +299,26 @@ async def request_swap(
         )
 
 
-async def accept_swap(db: Database, secret: str, token: str, *, now: datetime) -> Outcome:
-    """``taker`` takes ``asker``'s place (same role) if both are still where they were."""
+@dataclass(frozen=True)
+class SwapOffer:
+    session_id: str
+    asker: str
+    taker: str
+
+
+def read_swap(secret: str, token: str, now: datetime) -> SwapOffer:
+    """The swap in a link, or NotFound (tampered) / Gone (expired)."""
     found = _claims(secret, SWAP, token, now)
     s, f, t = found.get("s"), found.get("f"), found.get("t")
-    if not all(isinstance(v, str) for v in (s, f, t)):
+    if not (isinstance(s, str) and isinstance(f, str) and isinstance(t, str)):
         raise NotFound("this link is not valid", code="link_invalid")
-    assert isinstance(s, str) and isinstance(f, str) and isinstance(t, str)
+    return SwapOffer(s, f, t)
+
+
+async def accept_swap(db: Database, secret: str, token: str, *, now: datetime) -> Outcome:
+    """``taker`` takes ``asker``'s place (same role) if both are still where they were."""
+    offer = read_swap(secret, token, now)
+    s, f, t = offer.session_id, offer.asker, offer.taker
     async with db.write() as conn:
         row = (await conn.execute(select(sessions).where(sessions.c.id == s))).first()
         if row is None or row.status != "scheduled" or now >= row.starts_at:

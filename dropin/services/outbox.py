@@ -26,7 +26,7 @@ from email.utils import parseaddr
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -68,31 +68,30 @@ async def claim_batch(
     never in flight while its first is; the conditional update (with RETURNING) makes sure
     that of two workers racing for a row exactly one gets it. Ids come back in write order.
     """
+    earlier = outbox.alias("earlier")
+    first_in_line = ~exists(
+        select(earlier.c.id).where(
+            earlier.c.session_id.is_not_distinct_from(outbox.c.session_id),
+            earlier.c.member_id.is_not_distinct_from(outbox.c.member_id),
+            earlier.c.id < outbox.c.id,
+            earlier.c.status.in_(UNDELIVERED),
+        )
+    )
     async with db.write() as conn:
-        rows = (
-            await conn.execute(
-                select(
-                    outbox.c.id,
-                    outbox.c.session_id,
-                    outbox.c.member_id,
-                    _due(now, stale).label("due"),
+        # Due rows that are first in line for their pair, however many rows wait in backoff
+        # ahead of them (a window over the oldest rows would starve new mail behind retries).
+        wanted = list(
+            (
+                await conn.execute(
+                    select(outbox.c.id)
+                    .where(outbox.c.status.in_(UNDELIVERED), _due(now, stale), first_in_line)
+                    .order_by(outbox.c.id)
+                    .limit(limit)
                 )
-                .where(outbox.c.status.in_(UNDELIVERED))
-                .order_by(outbox.c.id)
-                .limit(limit * 20)
             )
-        ).all()
-        seen: set[tuple[str | None, str | None]] = set()
-        wanted: list[int] = []
-        for r in rows:
-            pair = (r.session_id, r.member_id)
-            if pair in seen:
-                continue
-            seen.add(pair)
-            if r.due:
-                wanted.append(r.id)
-                if len(wanted) >= limit:
-                    break
+            .scalars()
+            .all()
+        )
         if not wanted:
             return []
         taken = await conn.execute(

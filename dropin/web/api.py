@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
@@ -11,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dropin.errors import Invalid
+from dropin.errors import Invalid, NotFound
 from dropin.services import bookings, groups, handoff, links, outbox, rota, series, sessions
 from dropin.services.views import BookingView, GroupView, MemberView, SessionView
 from dropin.web import (
@@ -290,7 +291,7 @@ async def cancel_booking(request: Request) -> Response:
 async def get_rota(request: Request) -> Response:
     await require_organizer(request)
     days = request.query_params.get("days", "180")
-    if not days.isdigit():
+    if not re.fullmatch(r"[0-9]{1,4}", days):  # not str.isdigit(): it accepts "²"
         raise Invalid("days must be a whole number", code="invalid_query")
     lines = await rota.rota(
         app_state(request).db, request.path_params["group_id"], now=utcnow(), days=int(days)
@@ -350,8 +351,10 @@ async def list_outbox(request: Request) -> Response:
 
 async def retry_outbox(request: Request) -> Response:
     await require_organizer(request)
-    raw = request.path_params["row_id"]
-    await outbox.retry_row(app_state(request).db, raw)
+    row_id = request.path_params["row_id"]
+    if not 0 < row_id < 2**31:
+        raise NotFound("no failed message with that id", code="message_not_found")
+    await outbox.retry_row(app_state(request).db, row_id)
     return Response(status_code=202)
 
 

@@ -65,9 +65,16 @@ async def handoff_act(request: Request) -> Response:
 
 
 async def swap_page(request: Request) -> Response:
+    state = app_state(request)
     token = request.path_params["token"]
+    try:
+        offer = svc.read_swap(state.settings.secret_key, token, utcnow())
+        view = await sessions.get_session(state.db, offer.session_id)
+    except DropinError as exc:
+        return error_page(exc)
+    when = local_time(view.starts_at, view.timezone) + f" ({view.timezone})"
     return _confirm_page(
-        "Take a colleague's place", "A drop-in", "see your email", f"/s/{token}", "Yes, I'll do it"
+        "Take a colleague's place", view.title, when, f"/s/{token}", "Yes, I'll do it"
     )
 
 

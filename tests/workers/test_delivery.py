@@ -310,3 +310,30 @@ async def test_permanent_failures_show_in_the_api_and_can_be_retried(
         ).status_code == 404
         await drain(live)
     assert [calendar_method(m) for m in smtp.recorder.to("cal@bounce.example")] == ["REQUEST"]
+
+
+async def test_new_mail_is_not_stuck_behind_retries(db: Database) -> None:
+    """Hundreds of rows in backoff ahead of it never delay a new message."""
+    from dropin.services.common import outbox_insert
+    from dropin.services.outbox import claim_batch
+
+    now = datetime.now(UTC)
+    async with db.write() as conn:
+        for i in range(450):
+            await conn.execute(
+                outbox_insert(
+                    "booking_confirmed", now, session_id=f"{i:032x}", member_id=f"{i:032x}"
+                )
+            )
+        await conn.execute(outbox.update().values(next_attempt_at=now + timedelta(hours=1)))
+        await conn.execute(
+            outbox_insert("booking_confirmed", now, session_id="f" * 32, member_id="f" * 32)
+        )
+    claimed = await claim_batch(db, now=now, limit=20)
+    assert claimed == [451]
+    # And a pair's second message waits for its first, wherever the first is in line.
+    async with db.write() as conn:
+        await conn.execute(
+            outbox_insert("booking_cancelled", now, session_id="0" * 32, member_id="0" * 32)
+        )
+    assert await claim_batch(db, now=now, limit=20) == []

@@ -153,3 +153,15 @@ async def test_nobody_can_lead_alerts_the_organizer(
         [alert] = smtp.recorder.to("organizer@example.net")
         assert str(alert["Subject"]).strip().startswith("No one can lead")
         assert s["id"] in alert.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+async def test_bad_links_get_clear_pages(live: Settings, db: Database) -> None:
+    async with Api.start(live, db) as api:
+        for url in ("/s/garbage", "/h/garbage", "/s/" + "A" * 90):
+            r = await api.client.get(url)
+            assert r.status_code == 404 and "does not work" in r.text, url
+        r = await api.request("POST", "/api/v1/outbox/99999999999999999999999/retry")
+        assert r.status_code == 404
+        g = await api.group()
+        r = await api.request("GET", f"/api/v1/groups/{g['id']}/rota", params={"days": "²"})
+        assert r.status_code == 422

@@ -945,3 +945,11 @@ def test_backoff_table(attempt: int, draw: float, kw: dict[str, float], expected
 def test_backoff_rejects(attempt: int, draw: float, kw: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         backoff(attempt, rand=fixed(draw), **kw)
+
+
+def test_scrub_hides_local_parts_and_bracketed_names() -> None:
+    from workers.mail import scrub
+
+    reply = "550 5.1.1 <jane.doe>: Recipient address rejected: jane.doe unknown"
+    cleaned = scrub(reply, ("jane.doe@example.org",))
+    assert "jane" not in cleaned and cleaned.startswith("550 5.1.1 <address>")
