@@ -407,8 +407,10 @@ def _stale(kind: str, status: str, relation: str, now: datetime, starts_at: date
         return "session cancelled since"
     if relation not in _NEEDS.get(kind, set()):
         return "no longer true for this member"
-    if kind.startswith("reminder") and now >= starts_at:
-        return "session already started"
+    for reminder, before, too_late in REMINDERS:
+        # A reminder is only true while the session is that far away (it may have moved).
+        if kind == reminder and not (now + too_late < starts_at <= now + before):
+            return "session no longer due for this reminder"
     return ""
 
 
@@ -458,9 +460,10 @@ async def _owe_once(
     member_id: str,
     booking_id: str | None,
     now: datetime,
+    occasion: str = "",
 ) -> bool:
-    """Write an outbox row keyed by (kind, session, member) unless one exists already."""
-    key = f"{kind}:{session_id}:{member_id}"
+    """Write an outbox row keyed by (kind, session, member[, occasion]) unless one exists."""
+    key = f"{kind}:{session_id}:{member_id}" + (f":{occasion}" if occasion else "")
     try:
         async with db.write() as conn:
             exists = (
@@ -486,20 +489,29 @@ async def _owe_once(
 
 
 async def queue_reminders(db: Database, *, now: datetime) -> int:
-    """Owe a reminder to everyone in sessions starting soon; each is owed once, ever."""
+    """Owe a reminder to everyone in sessions starting soon.
+
+    Each is owed once per start time: a session moved after its reminder went out is
+    reminded of again for its new time.
+    """
     created = 0
     for kind, before, too_late in REMINDERS:
         async with db.read() as conn:
             due = (
                 await conn.execute(
-                    select(sessions.c.id, sessions.c.lead_member_id, sessions.c.co_member_id).where(
+                    select(
+                        sessions.c.id,
+                        sessions.c.starts_at,
+                        sessions.c.lead_member_id,
+                        sessions.c.co_member_id,
+                    ).where(
                         sessions.c.status == "scheduled",
                         sessions.c.starts_at <= now + before,
                         sessions.c.starts_at > now + too_late,
                     )
                 )
             ).all()
-            people: list[tuple[str, str, str | None]] = []
+            people: list[tuple[str, str, str | None, str]] = []
             for s in due:
                 booked = (
                     await conn.execute(
@@ -508,10 +520,11 @@ async def queue_reminders(db: Database, *, now: datetime) -> int:
                         )
                     )
                 ).all()
-                people += [(s.id, b.member_id, b.id) for b in booked]
-                people += [(s.id, m, None) for m in (s.lead_member_id, s.co_member_id) if m]
-        for session_id, member_id, booking_id in people:
-            if await _owe_once(db, kind, session_id, member_id, booking_id, now):
+                at = s.starts_at.strftime("%Y%m%dT%H%M")
+                people += [(s.id, b.member_id, b.id, at) for b in booked]
+                people += [(s.id, m, None, at) for m in (s.lead_member_id, s.co_member_id) if m]
+        for session_id, member_id, booking_id, at in people:
+            if await _owe_once(db, kind, session_id, member_id, booking_id, now, occasion=at):
                 created += 1
     return created
 

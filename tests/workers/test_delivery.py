@@ -337,3 +337,46 @@ async def test_new_mail_is_not_stuck_behind_retries(db: Database) -> None:
             outbox_insert("booking_cancelled", now, session_id="0" * 32, member_id="0" * 32)
         )
     assert await claim_batch(db, now=now, limit=20) == []
+
+
+async def test_a_moved_session_is_reminded_of_at_its_new_time(db: Database) -> None:
+    from dropin.services import bookings as booking_service
+    from dropin.services import outbox as outbox_service
+    from dropin.services import sessions as session_service
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    g = await groups.create_group(db, name="R", timezone="UTC", now=now)
+    [ann] = await groups.add_members(
+        db, g.id, [groups.NewMember("Ann", "ann@example.org")], now=now
+    )
+    start = (now + timedelta(hours=20)).replace(tzinfo=None)
+    await series.create_series(
+        db,
+        g.id,
+        series.SeriesInput("S", "FREQ=DAILY;COUNT=1", start, 60, 5),
+        now=now,
+        horizon_days=5,
+    )
+    [s] = await sessions.list_sessions(db, g.id, start=now, end=now + timedelta(days=2), now=now)
+    await booking_service.book_seat(db, s.id, ann.id, now=now)
+    assert await outbox_service.queue_reminders(db, now=now) == 1
+    assert await outbox_service.queue_reminders(db, now=now) == 0  # once per start time
+    # Moved to the next day but one: the pending 24 h reminder is no longer true...
+    await session_service.update_session(
+        db, s.id, {"starts_at": s.starts_at + timedelta(days=2)}, now=now
+    )
+    from dropin.services.feeds import LinkMaker
+
+    async with db.read() as conn:
+        row_id = (
+            await conn.execute(select(outbox.c.id).where(outbox.c.kind == "reminder_24h"))
+        ).scalar_one()
+    async with db.write() as conn:
+        await conn.execute(outbox.update().where(outbox.c.id == row_id).values(status="sending"))
+    out = await outbox_service.compose_row(
+        db, LinkMaker("k" * 48, "http://x"), "d@example.net", row_id, now=now
+    )
+    assert out.message is None and "no longer due" in (out.skip_reason or "")
+    # ...and a new one is owed when the new time comes near.
+    later = now + timedelta(days=2)
+    assert await outbox_service.queue_reminders(db, now=later) == 1
