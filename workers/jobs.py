@@ -51,17 +51,18 @@ async def sweep_outbox(ctx: dict[str, Any]) -> int:
     finished = 0
     deadline = time.monotonic() + SWEEP_SECONDS
     while time.monotonic() < deadline:
-        batch = await outbox.claim_batch(db, now=_now(), limit=BATCH, stale=stale)
+        claimed_at = _now()
+        batch = await outbox.claim_batch(db, now=claimed_at, limit=BATCH, stale=stale)
         if not batch:
             break
-        finished += await _deliver_batch(ctx, batch)
+        finished += await _deliver_batch(ctx, batch, claimed_at)
     else:
         # Out of time with rows left: hand over to a fresh sweep rather than hog a job slot.
         await ctx["redis"].enqueue_job("sweep_outbox", _job_id=f"{sweep_job_id(_now())}-more")
     return finished
 
 
-async def _deliver_batch(ctx: dict[str, Any], batch: list[int]) -> int:
+async def _deliver_batch(ctx: dict[str, Any], batch: list[int], claimed_at: datetime) -> int:
     """Compose messages ahead while earlier ones are on the wire (one SMTP connection).
 
     Composing waits on the database and sending on the SMTP server, so a few compositions run
@@ -78,7 +79,7 @@ async def _deliver_batch(ctx: dict[str, Any], batch: list[int]) -> int:
     finished = 0
     try:
         for row_id, task in zip(batch, composing, strict=True):
-            if await _send(ctx, row_id, await task):
+            if await _send(ctx, row_id, claimed_at, await task):
                 finished += 1
     finally:
         for task in composing:
@@ -98,16 +99,23 @@ async def _compose(ctx: dict[str, Any], row_id: int) -> outbox.Outgoing | None:
         return None
 
 
-async def _send(ctx: dict[str, Any], row_id: int, outgoing: outbox.Outgoing | None) -> bool:
+async def _send(
+    ctx: dict[str, Any], row_id: int, claimed_at: datetime, outgoing: outbox.Outgoing | None
+) -> bool:
     """Send one claimed row; True when it is finished, False when it will be retried."""
     db: Database = ctx["db"]
     mailer: Mailer = ctx["mailer"]
     now = _now()
+    claim = await outbox.renew(db, row_id, claimed_at, now=now)
+    if claim is None:
+        # Our claim went stale and another worker took the row: it is theirs to send.
+        log.warning("outbox %d: claim lost; left to the worker that holds it", row_id)
+        return False
     if outgoing is None:
-        await _retry(db, row_id, "compose error", now)
+        await _retry(db, row_id, claim, "compose error", now)
         return False
     if outgoing.message is None:
-        await outbox.mark_skipped(db, row_id, outgoing.skip_reason or "not owed")
+        await outbox.mark_skipped(db, row_id, claim, outgoing.skip_reason or "not owed")
         log.info("outbox %d: skipped (%s)", row_id, outgoing.skip_reason)
         return True
     try:
@@ -116,26 +124,26 @@ async def _send(ctx: dict[str, Any], row_id: int, outgoing: outbox.Outgoing | No
         if exc.transient or exc.connection_level:
             # A connection-level refusal (bad SMTP password) is the server's problem, not the
             # message's: keep retrying so fixing the setting delivers everything.
-            await _retry(db, row_id, exc.reason, now)
+            await _retry(db, row_id, claim, exc.reason, now)
             log.warning("outbox %d: will retry (%s)", row_id, exc.reason)
             return False
-        await outbox.mark_failed(db, row_id, exc.reason)
+        await outbox.mark_failed(db, row_id, claim, exc.reason)
         log.error("outbox %d: failed permanently (%s)", row_id, exc.reason)
         return True
     except Exception as exc:
-        await _retry(db, row_id, f"send error: {type(exc).__name__}", now)
+        await _retry(db, row_id, claim, f"send error: {type(exc).__name__}", now)
         log.warning("outbox %d: will retry (%s)", row_id, type(exc).__name__)
         return False
     # Marked as it is sent, never per batch: a kill can repeat at most this one message.
-    await outbox.mark_sent(db, row_id, now=_now())
+    await outbox.mark_sent(db, row_id, claim, now=_now())
     log.info("outbox %d: sent", row_id)
     return True
 
 
-async def _retry(db: Database, row_id: int, reason: str, now: datetime) -> None:
+async def _retry(db: Database, row_id: int, claim: datetime, reason: str, now: datetime) -> None:
     tries = await outbox.attempts(db, row_id)
     delay = backoff(max(1, tries), rand=random.random)
-    await outbox.mark_retry(db, row_id, reason, at=now + timedelta(seconds=delay))
+    await outbox.mark_retry(db, row_id, claim, reason, at=now + timedelta(seconds=delay))
 
 
 async def queue_reminders(ctx: dict[str, Any]) -> int:

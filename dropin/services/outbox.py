@@ -64,6 +64,8 @@ async def claim_batch(
 ) -> list[int]:
     """Take up to ``limit`` due rows for delivery, at most one per session and member.
 
+    The claim is ``claimed_at = now``: the caller keeps ``now`` as its claim token.
+
     Candidates are the first undelivered row of each pair, so a pair's second message is
     never in flight while its first is; the conditional update (with RETURNING) makes sure
     that of two workers racing for a row exactly one gets it. Ids come back in write order.
@@ -103,31 +105,56 @@ async def claim_batch(
         return sorted(int(i) for i in taken.scalars().all())
 
 
-async def _finish(db: Database, row_id: int, **values: Any) -> None:
+async def renew(db: Database, row_id: int, claim: datetime, *, now: datetime) -> datetime | None:
+    """Refresh this worker's claim on a row just before sending it.
+
+    ``claim`` is the ``claimed_at`` this worker wrote. Returns the new claim, or None when the
+    row is no longer ours (another worker took it after our claim went stale): then we must
+    not send it. Rows wait in a batch while earlier ones are sent; renewing each one as its
+    turn comes means only a row actually on the wire can ever go stale.
+    """
+    done: bool = await db.run_write(_renew_body, row_id, claim, now)
+    return now if done else None
+
+
+def _renew_body(conn: Connection, row_id: int, claim: datetime, now: datetime) -> bool:
+    result = conn.execute(
+        update(outbox)
+        .where(outbox.c.id == row_id, outbox.c.status == "sending", outbox.c.claimed_at == claim)
+        .values(claimed_at=now)
+    )
+    return bool(result.rowcount == 1)
+
+
+async def _finish(db: Database, row_id: int, claim: datetime, **values: Any) -> None:
     # On the hot path of every send: one synchronous statement in the writer (no loop hops).
-    await db.run_write(_finish_body, row_id, values)
+    await db.run_write(_finish_body, row_id, claim, values)
 
 
-def _finish_body(conn: Connection, row_id: int, values: dict[str, Any]) -> None:
+def _finish_body(conn: Connection, row_id: int, claim: datetime, values: dict[str, Any]) -> None:
     conn.execute(
-        update(outbox).where(outbox.c.id == row_id, outbox.c.status == "sending").values(**values)
+        update(outbox)
+        .where(outbox.c.id == row_id, outbox.c.status == "sending", outbox.c.claimed_at == claim)
+        .values(**values)
     )
 
 
-async def mark_sent(db: Database, row_id: int, *, now: datetime) -> None:
-    await _finish(db, row_id, status="sent", sent_at=now, last_error=None)
+async def mark_sent(db: Database, row_id: int, claim: datetime, *, now: datetime) -> None:
+    await _finish(db, row_id, claim, status="sent", sent_at=now, last_error=None)
 
 
-async def mark_skipped(db: Database, row_id: int, reason: str) -> None:
-    await _finish(db, row_id, status="skipped", last_error=reason)
+async def mark_skipped(db: Database, row_id: int, claim: datetime, reason: str) -> None:
+    await _finish(db, row_id, claim, status="skipped", last_error=reason)
 
 
-async def mark_failed(db: Database, row_id: int, reason: str) -> None:
-    await _finish(db, row_id, status="failed", last_error=reason)
+async def mark_failed(db: Database, row_id: int, claim: datetime, reason: str) -> None:
+    await _finish(db, row_id, claim, status="failed", last_error=reason)
 
 
-async def mark_retry(db: Database, row_id: int, reason: str, *, at: datetime) -> None:
-    await _finish(db, row_id, status="pending", last_error=reason, next_attempt_at=at)
+async def mark_retry(
+    db: Database, row_id: int, claim: datetime, reason: str, *, at: datetime
+) -> None:
+    await _finish(db, row_id, claim, status="pending", last_error=reason, next_attempt_at=at)
 
 
 async def attempts(db: Database, row_id: int) -> int:

@@ -380,3 +380,25 @@ async def test_a_moved_session_is_reminded_of_at_its_new_time(db: Database) -> N
     # ...and a new one is owed when the new time comes near.
     later = now + timedelta(days=2)
     assert await outbox_service.queue_reminders(db, now=later) == 1
+
+
+async def test_a_stale_claim_is_not_sent_by_its_old_holder(db: Database) -> None:
+    """A slow worker whose claim went stale never sends a row another worker took over."""
+    from dropin.services.common import outbox_insert
+    from dropin.services.outbox import STALE_CLAIM, claim_batch, mark_sent, renew
+
+    t0 = datetime.now(UTC).replace(microsecond=0)
+    async with db.write() as conn:
+        await conn.execute(
+            outbox_insert("booking_confirmed", t0, session_id="a" * 32, member_id="b" * 32)
+        )
+    assert await claim_batch(db, now=t0) == [1]  # worker A
+    t1 = t0 + STALE_CLAIM + timedelta(seconds=1)
+    assert await claim_batch(db, now=t1) == [1]  # worker B: A looks dead
+    assert await renew(db, 1, t0, now=t1) is None  # A wakes up: not its row any more
+    fresh = await renew(db, 1, t1, now=t1 + timedelta(seconds=1))
+    assert fresh is not None
+    await mark_sent(db, 1, t0, now=t1)  # A's late mark changes nothing...
+    assert await statuses(db) == {"sending": 1}
+    await mark_sent(db, 1, fresh, now=t1)  # ...B's does.
+    assert await statuses(db) == {"sent": 1}
