@@ -106,7 +106,12 @@ async def _send(
     db: Database = ctx["db"]
     mailer: Mailer = ctx["mailer"]
     now = _now()
-    claim = await outbox.renew(db, row_id, claimed_at, now=now)
+    claim: datetime | None = claimed_at
+    # Renew only once the claim is half-way to stale (sends are bounded well below that):
+    # a batch sent in a second costs no extra write, a slow one never loses its rows.
+    half_life = timedelta(seconds=ctx["settings"].outbox_claim_timeout / 2)
+    if now - claimed_at >= half_life:
+        claim = await outbox.renew(db, row_id, claimed_at, now=now)
     if claim is None:
         # Our claim went stale and another worker took the row: it is theirs to send.
         log.warning("outbox %d: claim lost; left to the worker that holds it", row_id)
