@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
+from sqlalchemy.exc import DBAPIError
 
 from dropin.config import Settings, SettingsError
 from dropin.errors import DropinError
@@ -55,6 +56,8 @@ def with_db(fn: Callable[..., Coroutine[Any, Any, R]]) -> Callable[..., R]:
             return asyncio.run(run())
         except DropinError as exc:
             raise click.ClickException(f"{exc.code}: {exc.detail}") from None
+        except (DBAPIError, OSError) as exc:
+            raise click.ClickException(_database_trouble(exc)) from None
 
     return wrapper
 
@@ -227,7 +230,10 @@ def db() -> None:
 def db_upgrade(revision: str) -> None:
     """Apply migrations to DROPIN_DATABASE_URL."""
     settings = _settings(organizer=True)
-    upgrade(settings.database_url, revision)
+    try:
+        upgrade(settings.database_url, revision)
+    except (DBAPIError, OSError) as exc:
+        raise click.ClickException(_database_trouble(exc)) from None
     click.echo(f"database at {revision}")
 
 
@@ -528,6 +534,14 @@ async def sessions_join_link(
         now=_now(),
     )
     click.echo(link.url)
+
+
+def _database_trouble(exc: Exception) -> str:
+    """A one-line explanation for a database that is missing, unreachable or not migrated."""
+    text = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
+    if "no such table" in text or ("does not exist" in text and "relation" in text):
+        return f"the database is not set up yet ({text}); run `dropin db upgrade`"
+    return f"cannot use the database at DROPIN_DATABASE_URL ({text})"
 
 
 def _logging(level: str) -> None:

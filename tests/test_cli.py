@@ -177,3 +177,15 @@ def test_organizer_commands_reuse_the_dev_secret(sqlite_url: str, tmp_path: Path
     )
     result = runner.invoke(main, ["groups", "list"])
     assert result.exit_code == 0, result.output
+
+
+def test_an_unmigrated_database_gets_a_message(tmp_path: Path) -> None:
+    runner = CliRunner(
+        env={
+            "DROPIN_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/new.db",
+            "DROPIN_SECRET_KEY": SECRET,
+        }
+    )
+    result = runner.invoke(main, ["groups", "list"])
+    assert result.exit_code == 1
+    assert "dropin db upgrade" in result.output and "Traceback" not in result.output

@@ -29,7 +29,7 @@ from dropin.domain.rotation import (
 from dropin.errors import Conflict, Gone, Invalid, NotFound
 from dropin.services.common import emit, member_row
 from dropin.services.feeds import LinkMaker
-from dropin.services.rota import POLICY, _facilitators, booked_facilitators
+from dropin.services.rota import POLICY, _facilitators, booked_facilitators, policy_for
 from dropin.store.db import Database
 from dropin.store.tables import groups, sessions
 
@@ -126,7 +126,11 @@ async def run_handoffs(db: Database, *, now: datetime) -> int:
 
 async def _notify_lead(db: Database, session_id: str, now: datetime) -> None:
     async with db.write() as conn:
-        row = (await conn.execute(select(sessions).where(sessions.c.id == session_id))).one()
+        row = (
+            await conn.execute(
+                select(sessions).where(sessions.c.id == session_id).with_for_update()
+            )
+        ).one()
         done = await conn.execute(
             update(sessions)
             .where(sessions.c.id == session_id, sessions.c.lead_notified_at.is_(None))
@@ -194,20 +198,21 @@ async def change_facilitators(
         ]
         slot = Slot(row.id, row.starts_at)
         tz = ZoneInfo(group.timezone)
+        # Members holding a place in this session as participants never facilitate it.
+        out = (await booked_facilitators(conn, [row.id])).get(row.id, set())
+        if leaving:
+            out = out | {leaving}
+        stays = row.co_member_id if leaving == row.lead_member_id else row.lead_member_id
+        policy = policy_for(facilitators, history)
+        plan: Assignment | None = None
         if promote:
             current = Assignment(row.id, row.lead_member_id, row.co_member_id)
-            plan = promote_co_to_lead(current, slot, facilitators, history, POLICY, now=now, tz=tz)
-        else:
-            stays = row.co_member_id if leaving == row.lead_member_id else row.lead_member_id
+            plan = promote_co_to_lead(current, slot, facilitators, history, policy, now=now, tz=tz)
+            if {plan.lead, plan.co} & out:
+                plan = None
+        if plan is None:
             plan = reassign(
-                slot,
-                facilitators,
-                history,
-                POLICY,
-                now=now,
-                tz=tz,
-                exclude={leaving} if leaving else set(),
-                keep=stays,
+                slot, facilitators, history, policy, now=now, tz=tz, exclude=out, keep=stays
             )
         before = {m for m in (row.lead_member_id, row.co_member_id) if m is not None}
         after = {m for m in (plan.lead, plan.co) if m is not None}
@@ -235,10 +240,14 @@ async def change_facilitators(
             await emit(
                 conn, "facilitator_released", now, session_id=session_id, member_id=member_id
             )
-        for member_id in sorted(after - before):
-            await emit(
-                conn, "facilitator_assigned", now, session_id=session_id, member_id=member_id
-            )
+        # Newcomers, and anyone whose role changed (the co who now leads), get an invite.
+        roles_before = {row.lead_member_id: "lead", row.co_member_id: "co"}
+        roles_after = {plan.lead: "lead", plan.co: "co"}
+        for member_id in sorted(after):
+            if roles_before.get(member_id) != roles_after.get(member_id):
+                await emit(
+                    conn, "facilitator_assigned", now, session_id=session_id, member_id=member_id
+                )
         if plan.lead is None and row.starts_at - now <= STEPS.alert_at:
             await _alert_in(conn, session_id, now)
         return plan
@@ -320,7 +329,9 @@ async def accept_swap(db: Database, secret: str, token: str, *, now: datetime) -
     offer = read_swap(secret, token, now)
     s, f, t = offer.session_id, offer.asker, offer.taker
     async with db.write() as conn:
-        row = (await conn.execute(select(sessions).where(sessions.c.id == s))).first()
+        row = (
+            await conn.execute(select(sessions).where(sessions.c.id == s).with_for_update())
+        ).first()
         if row is None or row.status != "scheduled" or now >= row.starts_at:
             raise Gone("this drop-in is no longer ahead", code="session_over")
         if t in (row.lead_member_id, row.co_member_id):

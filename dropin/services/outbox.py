@@ -73,8 +73,10 @@ async def claim_batch(
     earlier = outbox.alias("earlier")
     first_in_line = ~exists(
         select(earlier.c.id).where(
-            earlier.c.session_id.is_not_distinct_from(outbox.c.session_id),
-            earlier.c.member_id.is_not_distinct_from(outbox.c.member_id),
+            # Plain equality (every row has a session; only organizer alerts lack a member):
+            # IS NOT DISTINCT FROM would keep PostgreSQL from using the index.
+            earlier.c.session_id == outbox.c.session_id,
+            func.coalesce(earlier.c.member_id, "") == func.coalesce(outbox.c.member_id, ""),
             earlier.c.id < outbox.c.id,
             earlier.c.status.in_(UNDELIVERED),
         )

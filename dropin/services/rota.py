@@ -7,7 +7,7 @@ the rotation only fills sessions that have no lead, up to :data:`AHEAD`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -92,6 +92,7 @@ async def rotate_group(db: Database, group_id: str, *, now: datetime) -> list[As
         if not slots:
             return []
         booked = await booked_facilitators(conn, [s.session_id for s in slots])
+        policy = policy_for(facilitators, history)
         plan: list[Assignment] = []
         # Slot by slot, in order, each answer joining the history: the same as planning them
         # at once, except that a facilitator who holds a place in a session as a participant
@@ -99,14 +100,30 @@ async def rotate_group(db: Database, group_id: str, *, now: datetime) -> list[As
         for slot in sorted(slots, key=lambda x: (x.starts_at, x.session_id)):
             taken = booked.get(slot.session_id, set())
             a = (
-                reassign(slot, facilitators, history, POLICY, now=now, tz=tz, exclude=taken)
+                reassign(slot, facilitators, history, policy, now=now, tz=tz, exclude=taken)
                 if taken
-                else plan_rotation(facilitators, history, [slot], POLICY, now=now, tz=tz)[0]
+                else plan_rotation(facilitators, history, [slot], policy, now=now, tz=tz)[0]
             )
             history.append(RotaEntry(slot.session_id, slot.starts_at, a.lead, a.co))
             plan.append(a)
             await _write(conn, a, now)
         return plan
+
+
+def policy_for(facilitators: list[Facilitator], history: list[RotaEntry]) -> RotationPolicy:
+    """The rotation policy for a group: the default, unless nobody is experienced yet.
+
+    New facilitators are paired with an experienced one; a group where *everyone* is new
+    (a new group, or one upgraded without ``led_before``) would otherwise never get a lead,
+    so there everyone counts as experienced until some have led.
+    """
+    led: dict[str, int] = {}
+    for entry in history:
+        if entry.lead:
+            led[entry.lead] = led.get(entry.lead, 0) + 1
+    if any(f.led_before + led.get(f.member_id, 0) >= POLICY.new_threshold for f in facilitators):
+        return POLICY
+    return replace(POLICY, new_threshold=0)
 
 
 async def booked_facilitators(conn: AsyncConnection, session_ids: list[str]) -> dict[str, set[str]]:
@@ -135,8 +152,13 @@ async def _write(conn: AsyncConnection, a: Assignment, now: datetime) -> None:
         return
     done = await conn.execute(
         update(sessions)
-        # Only if still unassigned: an organizer's choice made meanwhile wins.
-        .where(sessions.c.id == a.session_id, sessions.c.lead_member_id.is_(None))
+        # Only if still unassigned and still on: an organizer's choice or a cancellation made
+        # meanwhile wins.
+        .where(
+            sessions.c.id == a.session_id,
+            sessions.c.lead_member_id.is_(None),
+            sessions.c.status == "scheduled",
+        )
         .values(
             lead_member_id=a.lead,
             co_member_id=a.co,

@@ -28,13 +28,20 @@ from dropin.domain.schedule import (
     replan,
     tolerance,
 )
-from dropin.errors import Invalid, NotFound
+from dropin.errors import Conflict, Invalid, NotFound
 from dropin.services.bookings import promote_waitlist
 from dropin.services.common import group_row, new_id, notify_session
 from dropin.services.views import SeriesView
 from dropin.store.db import Database
 from dropin.store.tables import series, sessions
 
+# A session at a new time starts its facilitator handoff over (notice, confirmation, alert).
+HANDOFF_RESET = {
+    "lead_notified_at": None,
+    "lead_confirmed_at": None,
+    "handed_over_at": None,
+    "alerted_at": None,
+}
 MAX_CAPACITY = 500
 MAX_DURATION_MINUTES = 24 * 60
 FIRST_START_YEARS = 10
@@ -244,6 +251,12 @@ async def update_series(
     wanted = occurrences(rule, now, horizon)
     async with db.write() as conn:
         row = await _series_row(conn, series_id, lock=True)
+        if row.updated_at != current.updated_at:
+            # Another edit landed while this one was being worked out: writing our merge over
+            # it would silently undo it.
+            raise Conflict(
+                "the series was changed meanwhile; reload it and try again", code="edit_conflict"
+            )
         await conn.execute(
             series.update()
             .where(series.c.id == series_id)
@@ -309,10 +322,10 @@ async def _replan(
             continue
         changed = False
         if move.retime and (old.starts_at, old.ends_at) != (occ.starts_at, occ.ends_at):
-            values.update(starts_at=occ.starts_at, ends_at=occ.ends_at)
+            values.update(starts_at=occ.starts_at, ends_at=occ.ends_at, **HANDOFF_RESET)
             changed = True
         if old.retired:
-            values.update(status="scheduled", retired=False)
+            values.update(status="scheduled", retired=False, **HANDOFF_RESET)
             changed = True
         if changed:
             values.update(sequence=old.sequence + 1, updated_at=now)

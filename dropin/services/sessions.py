@@ -13,7 +13,7 @@ from dropin.domain.recurrence import local_day_bounds, resolve_local
 from dropin.errors import Conflict, Invalid, NotFound
 from dropin.services.bookings import promote_waitlist
 from dropin.services.common import emit, group_row, member_row, notify_session, session_row
-from dropin.services.series import MAX_CAPACITY, MAX_DURATION_MINUTES
+from dropin.services.series import HANDOFF_RESET, MAX_CAPACITY, MAX_DURATION_MINUTES
 from dropin.services.views import AttendeeView, Facilitator, SessionView
 from dropin.store.db import Database
 from dropin.store.tables import bookings, groups, members, series, sessions
@@ -169,11 +169,15 @@ async def update_session(
                 raise Invalid("a session cannot be moved into the past", code="in_the_past")
             # Timing set by hand (start or length): later series edits leave it alone.
             values.update(starts_at=starts_at, ends_at=starts_at + duration, rescheduled=True)
+            if starts_at != row.starts_at:
+                values.update(HANDOFF_RESET)
         status = changes.get("status", row.status)
         if status not in ("scheduled", "cancelled"):
             raise Invalid("status must be 'scheduled' or 'cancelled'")
         if status != row.status:
             values["status"] = status
+            if status == "scheduled":
+                values.update(HANDOFF_RESET)
         capacity = changes.get("capacity", row.capacity)
         if not 1 <= capacity <= MAX_CAPACITY:
             raise Invalid(f"capacity must be 1 to {MAX_CAPACITY}")

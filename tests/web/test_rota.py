@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from dropin.store.tables import outbox
+from dropin.store.tables import sessions as sessions_table
 from tests.helpers import Api
 from tests.web.test_feeds import vevents
 
@@ -154,3 +155,35 @@ async def test_a_lead_who_once_cancelled_a_booking_sees_one_entry(api: Api) -> N
     entries = [e for e in vevents(feed) if uid in e]
     assert len(entries) == 1
     assert "(leading)" in entries[0] and "STATUS:CONFIRMED" in entries[0]
+
+
+async def test_a_group_of_new_facilitators_still_gets_leads(api: Api) -> None:
+    g = await api.group()
+    start = (datetime.now(UTC) + timedelta(days=7)).strftime("%Y-%m-%dT19:30:00")
+    await api.series(g["id"], rrule="FREQ=WEEKLY;COUNT=4", first_start=start)
+    for n in ("Ann", "Bo", "Cy"):
+        await api.member(g["id"], n, role="facilitator")  # led_before 0: everyone is new
+    lines = await run(api, g["id"])
+    assert all(x["lead_member_id"] and x["co_member_id"] for x in lines)
+
+
+async def test_moving_a_session_restarts_its_handoff(api: Api) -> None:
+    g, (lee, _, _) = await weekly_group(api, ["Lee", "Cory", "Dana"])
+    first = (await api.sessions(g["id"]))[0]
+    await api.ok(
+        "PUT", f"/api/v1/sessions/{first['id']}/facilitators", json={"lead_member_id": lee["id"]}
+    )
+    async with api.db.read() as conn:
+        confirmed = (
+            await conn.execute(
+                select(sessions_table.c.lead_confirmed_at).where(sessions_table.c.id == first["id"])
+            )
+        ).scalar_one()
+    assert confirmed is not None  # picked by the organizer
+    moved = datetime.fromisoformat(first["starts_at"].replace("Z", "+00:00")) + timedelta(days=3)
+    await api.ok("PATCH", f"/api/v1/sessions/{first['id']}", json={"starts_at": moved.isoformat()})
+    async with api.db.read() as conn:
+        row = (
+            await conn.execute(select(sessions_table).where(sessions_table.c.id == first["id"]))
+        ).one()
+    assert row.lead_confirmed_at is None and row.alerted_at is None
