@@ -221,16 +221,20 @@ def _leads(member_id: str) -> Any:
     return or_(sessions.c.lead_member_id == member_id, sessions.c.co_member_id == member_id)
 
 
+# What a feed entry needs of a session (see session_facts).
+_ENTRY_COLUMNS = (
+    sessions.c.id,
+    sessions.c.starts_at,
+    sessions.c.ends_at,
+    sessions.c.status,
+    sessions.c.sequence,
+    sessions.c.updated_at,
+    series.c.title,
+)
+
+
 def _member_query(member_id: str, since: datetime) -> Any:
-    columns = (
-        sessions.c.id,
-        sessions.c.starts_at,
-        sessions.c.ends_at,
-        sessions.c.status,
-        sessions.c.sequence,
-        sessions.c.updated_at,
-        series.c.title,
-    )
+    columns = _ENTRY_COLUMNS
     as_parent = (
         select(
             *columns,
@@ -315,13 +319,7 @@ async def group_feed(
         rows = (
             await conn.execute(
                 select(
-                    sessions.c.id,
-                    sessions.c.starts_at,
-                    sessions.c.ends_at,
-                    sessions.c.status,
-                    sessions.c.sequence,
-                    sessions.c.updated_at,
-                    series.c.title,
+                    *_ENTRY_COLUMNS,
                     literal("public").label("relation"),
                     literal(None).label("booking_updated_at"),
                 )

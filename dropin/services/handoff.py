@@ -29,6 +29,7 @@ from dropin.domain.rotation import (
 from dropin.errors import Conflict, Gone, Invalid, NotFound
 from dropin.services.common import emit, member_row
 from dropin.services.feeds import LinkMaker
+from dropin.services.links import link_subject
 from dropin.services.rota import POLICY, _facilitators, booked_facilitators, policy_for
 from dropin.store.db import Database
 from dropin.store.tables import groups, sessions
@@ -63,15 +64,6 @@ def swap_url(links: LinkMaker, session_id: str, asker: str, taker: str, ends_at:
     return f"{links.public_url}/s/{token}"
 
 
-def _claims(secret: str, purpose: str, token: str, now: datetime) -> dict[str, object]:
-    try:
-        return tokens.verify(secret, purpose, token, now).subject
-    except tokens.TokenError as exc:
-        if exc.code == "expired_token":
-            raise Gone("this link has expired", code="link_expired") from None
-        raise NotFound("this link is not valid", code="link_invalid") from None
-
-
 @dataclass(frozen=True)
 class HandoffLink:
     session_id: str
@@ -80,7 +72,7 @@ class HandoffLink:
 
 
 def read_handoff(secret: str, token: str, now: datetime) -> HandoffLink:
-    found = _claims(secret, HANDOFF, token, now)
+    found = link_subject(secret, HANDOFF, token, now)
     s, m, a = found.get("s"), found.get("m"), found.get("a")
     if not isinstance(s, str) or not isinstance(m, str) or a not in ("confirm", "release"):
         raise NotFound("this link is not valid", code="link_invalid")
@@ -317,7 +309,7 @@ class SwapOffer:
 
 def read_swap(secret: str, token: str, now: datetime) -> SwapOffer:
     """The swap in a link, or NotFound (tampered) / Gone (expired)."""
-    found = _claims(secret, SWAP, token, now)
+    found = link_subject(secret, SWAP, token, now)
     s, f, t = found.get("s"), found.get("f"), found.get("t")
     if not (isinstance(s, str) and isinstance(f, str) and isinstance(t, str)):
         raise NotFound("this link is not valid", code="link_invalid")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -23,11 +24,11 @@ TOKEN_LIFETIME = timedelta(days=400)
 
 @dataclass(frozen=True)
 class JoinClaim:
-    """What a verified join token says: this member, this session, until then."""
+    """What a verified join token says: this member, this session. (Whether they may come in
+    now is decided from the database by :func:`admit`.)"""
 
     session_id: str
     member_id: str
-    expires_at: datetime
 
 
 async def member_role(db: Database, session_id: str, member_id: str) -> str | None:
@@ -115,15 +116,21 @@ async def admit(db: Database, secret: str, token: str, now: datetime) -> Admissi
     return Admission(claim.session_id, claim.member_id, role)
 
 
-def read_join_token(secret: str, token: str, now: datetime) -> JoinClaim:
-    """The claim in a join token, or NotFound (tampered) / Gone (expired)."""
+def link_subject(secret: str, purpose: str, token: str, now: datetime) -> dict[str, Any]:
+    """The subject of a signed link token: NotFound if tampered or for another purpose,
+    Gone if expired. The one place link-token errors become what people see."""
     try:
-        claims = tokens.verify(secret, JOIN, token, now)
+        return tokens.verify(secret, purpose, token, now).subject
     except tokens.TokenError as exc:
         if exc.code == "expired_token":
             raise Gone("this link has expired", code="link_expired") from None
         raise NotFound("this link is not valid", code="link_invalid") from None
-    session_id, member_id = claims.subject.get("s"), claims.subject.get("m")
+
+
+def read_join_token(secret: str, token: str, now: datetime) -> JoinClaim:
+    """The claim in a join token, or NotFound (tampered) / Gone (expired)."""
+    subject = link_subject(secret, JOIN, token, now)
+    session_id, member_id = subject.get("s"), subject.get("m")
     if not isinstance(session_id, str) or not isinstance(member_id, str):
         raise NotFound("this link is not valid", code="link_invalid")
-    return JoinClaim(session_id, member_id, claims.expires_at)
+    return JoinClaim(session_id, member_id)

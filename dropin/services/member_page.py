@@ -13,9 +13,10 @@ from typing import Literal
 from sqlalchemy import select
 
 from dropin.domain import tokens
-from dropin.errors import Conflict, Gone, NotFound
+from dropin.errors import Conflict, NotFound
 from dropin.services import bookings as booking_service
 from dropin.services.feeds import LinkMaker, member_by_token
+from dropin.services.links import link_subject
 from dropin.services.sessions import list_sessions
 from dropin.services.views import BookingView, SessionView
 from dropin.store.db import Database
@@ -173,13 +174,8 @@ class Rsvp:
 
 def read_rsvp(secret: str, token: str, now: datetime) -> Rsvp:
     """The RSVP in ``token``, or NotFound (tampered) / Gone (expired)."""
-    try:
-        claims = tokens.verify(secret, RSVP, token, now)
-    except tokens.TokenError as exc:
-        if exc.code == "expired_token":
-            raise Gone("this link has expired", code="link_expired") from None
-        raise NotFound("this link is not valid", code="link_invalid") from None
-    s, m, a = (claims.subject.get(k) for k in ("s", "m", "a"))
+    subject = link_subject(secret, RSVP, token, now)
+    s, m, a = (subject.get(k) for k in ("s", "m", "a"))
     if not isinstance(s, str) or not isinstance(m, str) or a not in ("accept", "decline"):
         raise NotFound("this link is not valid", code="link_invalid")
     return Rsvp(s, m, "accept" if a == "accept" else "decline")

@@ -34,6 +34,7 @@ from dropin.domain.entries import Seat
 from dropin.domain.imip import RenderedMail, render_imip, render_notice, rendered
 from dropin.domain.messages import Kind, MemberLinks, Recipient, Sender, compose
 from dropin.errors import Conflict, Invalid, NotFound
+from dropin.services.common import outbox_insert
 from dropin.services.feeds import LinkMaker, session_facts
 from dropin.services.handoff import handoff_url, swap_url
 from dropin.services.member_page import rsvp_url
@@ -501,16 +502,9 @@ async def _owe_once(
             if exists is not None:
                 return False
             await conn.execute(
-                outbox.insert().values(
-                    kind=kind,
-                    session_id=session_id,
-                    member_id=member_id,
-                    booking_id=booking_id,
-                    status="pending",
-                    attempts=0,
-                    created_at=now,
-                    dedup_key=key,
-                )
+                outbox_insert(
+                    kind, now, session_id=session_id, member_id=member_id, booking_id=booking_id
+                ).values(dedup_key=key)
             )
     except IntegrityError:
         return False  # another worker wrote it first
