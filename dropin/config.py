@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -44,6 +45,17 @@ class Settings:
     retention_days: int = 180
     dev: bool = False
     log_level: str = "INFO"
+    # Rooms (see docs/signaling.md). STUN/TURN URLs go to browsers in ``welcome.ice_servers``;
+    # with a TURN secret, TURN entries carry time-limited "REST API for TURN" credentials.
+    stun_urls: tuple[str, ...] = ()
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str | None = field(default=None, repr=False)
+    turn_ttl: int = 6 * 3600
+    # IP addresses the media relay offers as its ICE host candidates (empty: every interface
+    # but loopback, aiortc's default). Set to the public interface, or 127.0.0.1 in tests.
+    media_addresses: tuple[str, ...] = ()
+    reconnect_grace: int = 30
+    facilitator_timeout: int = 300
 
     @classmethod
     def from_env(
@@ -83,6 +95,15 @@ class Settings:
             retention_days=_int("RETENTION_DAYS", get("RETENTION_DAYS"), 180, 1, 3650),
             dev=dev,
             log_level=_log_level(get("LOG_LEVEL") or "INFO"),
+            stun_urls=_ice_urls("STUN_URLS", get("STUN_URLS"), ("stun:",)),
+            turn_urls=_ice_urls("TURN_URLS", get("TURN_URLS"), ("turn:", "turns:")),
+            turn_secret=get("TURN_SECRET"),
+            turn_ttl=_int("TURN_TTL", get("TURN_TTL"), 6 * 3600, 600, 7 * 86400),
+            media_addresses=_addresses(get("MEDIA_ADDRESSES")),
+            reconnect_grace=_int("RECONNECT_GRACE", get("RECONNECT_GRACE"), 30, 1, 600),
+            facilitator_timeout=_int(
+                "FACILITATOR_TIMEOUT", get("FACILITATOR_TIMEOUT"), 300, 1, 3600
+            ),
         )
         secret = get("SECRET_KEY")
         kept = data_dir / "secret_key"
@@ -164,6 +185,32 @@ def _log_level(value: str) -> str:
     if upper not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError("DROPIN_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
     return upper
+
+
+def _ice_urls(name: str, value: str | None, schemes: tuple[str, ...]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    urls = tuple(u.strip() for u in value.split(",") if u.strip())
+    for url in urls:
+        if not url.startswith(schemes) or any(c.isspace() for c in url):
+            raise SettingsError(
+                f"DROPIN_{name} must be a comma-separated list of {' or '.join(schemes)} URLs"
+            )
+    return urls
+
+
+def _addresses(value: str | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    found = []
+    for part in value.split(","):
+        try:
+            found.append(str(ipaddress.ip_address(part.strip())))
+        except ValueError:
+            raise SettingsError(
+                "DROPIN_MEDIA_ADDRESSES must be a comma-separated list of IP addresses"
+            ) from None
+    return tuple(found)
 
 
 def _int(name: str, value: str | None, default: int, lo: int, hi: int) -> int:

@@ -48,6 +48,7 @@ from aiortc import (
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
+from aiortc.sdp import candidate_from_sdp
 
 from signaling import seam
 from signaling.forward import Flusher, KeyframeRequester, Outbox, OutStream, vp8_keyframe_start
@@ -320,6 +321,27 @@ class Relay:
             p.answer.cancel()
         p.outbox.close()
         await p.pc.close()
+
+    async def add_ice_candidate(
+        self, pid: str, candidate: str, sdp_mid: str | None, sdp_mline_index: int | None
+    ) -> None:
+        """Add a candidate the participant trickled (``""``: end of candidates).
+
+        Raises :class:`RelayError` for an unknown participant or a candidate that does not
+        parse. Candidates for another m-section land on the bundled transport anyway.
+        """
+        p = self._get(pid)
+        if not candidate:
+            await p.pc.addIceCandidate(None)
+            return
+        try:
+            parsed = candidate_from_sdp(candidate.removeprefix("candidate:"))
+        except (ValueError, IndexError) as exc:
+            raise RelayError(f"candidate does not parse: {type(exc).__name__}") from None
+        parsed.sdpMid = sdp_mid
+        # With BUNDLE every candidate belongs to the first m-section's transport.
+        parsed.sdpMLineIndex = 0 if sdp_mid is None and sdp_mline_index is None else sdp_mline_index
+        await p.pc.addIceCandidate(parsed)
 
     def set_publishing(self, pid: str, *, audio: bool, video: bool) -> None:
         """Forward (True) or hold back (False) a participant's audio and video."""

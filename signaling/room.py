@@ -100,6 +100,7 @@ __all__ = [
     "InMemoryRoomStore",
     "MemberId",
     "PauseMedia",
+    "Removal",
     "ResumeMedia",
     "Room",
     "RoomConfig",
@@ -198,6 +199,13 @@ class ResumeMedia:
 
 
 @dataclass(frozen=True, slots=True)
+class Removal:
+    """Record that ``member_id`` was removed, so it sticks beyond this room's memory."""
+
+    member_id: MemberId
+
+
+@dataclass(frozen=True, slots=True)
 class Ended:
     """The room is over (always the last effect): drop it and everything it held."""
 
@@ -205,7 +213,7 @@ class Ended:
 
 
 Effect: TypeAlias = (
-    Send | Close | StartMedia | StopMedia | SetGate | PauseMedia | ResumeMedia | Ended
+    Send | Close | StartMedia | StopMedia | SetGate | PauseMedia | ResumeMedia | Removal | Ended
 )
 
 
@@ -698,7 +706,7 @@ class Room:
 
     def _remove(self, p: _Participant, now: float) -> list[Effect]:
         self._removed.add(p.member_id)
-        effects: list[Effect] = []
+        effects: list[Effect] = [Removal(p.member_id)]
         if p.conn is not None:
             effects.append(Send(p.conn, Removed()))
             effects.append(Close(p.conn, CloseCode.REMOVED, close_reason(CloseCode.REMOVED)))

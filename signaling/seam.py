@@ -17,7 +17,9 @@ them by reaching into aiortc 1.16.0, which ``pyproject.toml`` pins:
   an encoder flag on PLI and retransmits from a history it never fills here),
   and a PLI can be sent to a publisher through its receiver;
 * a **backlog gauge**: the bytes asyncio holds for a subscriber's UDP socket,
-  read through aioice's nominated candidate pair.
+  read through aioice's nominated candidate pair;
+* a **host address choice**: which local addresses aioice offers as host
+  candidates (it offers every interface but loopback and has no option for it).
 
 ``check_seam()`` verifies every internal used below exists with the expected
 shape; it runs at import so an aiortc upgrade fails loudly at start-up, and
@@ -113,6 +115,25 @@ def check_seam() -> None:
         raise SeamError("aioice Connection lost _nominated")
     if "self._connection" not in _source(RTCIceTransport.__init__):
         raise SeamError("aiortc RTCIceTransport lost _connection")
+    if "get_host_addresses(" not in _source(aioice.Connection.gather_candidates):
+        raise SeamError("aioice Connection no longer gathers through get_host_addresses")
+
+
+def use_host_addresses(addresses: tuple[str, ...]) -> None:
+    """Offer only ``addresses`` as ICE host candidates, process-wide (empty: aioice's default).
+
+    For a server with several interfaces (offer the public one) and for loopback tests
+    (offer 127.0.0.1, which aioice otherwise never offers).
+    """
+    if not addresses:
+        aioice.ice.get_host_addresses = _DEFAULT_HOST_ADDRESSES
+        return
+    chosen = list(addresses)
+
+    def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        return [a for a in chosen if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
+
+    aioice.ice.get_host_addresses = get_host_addresses
 
 
 def _source(function: Any) -> str:
@@ -123,6 +144,7 @@ def _source(function: Any) -> str:
 
 
 check_seam()
+_DEFAULT_HOST_ADDRESSES = aioice.ice.get_host_addresses
 
 
 # --------------------------------------------------------------------------- receive tap

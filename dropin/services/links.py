@@ -11,6 +11,7 @@ from sqlalchemy import select
 from dropin.domain import tokens
 from dropin.errors import Conflict, Forbidden, Gone, NotFound
 from dropin.services.common import member_row, session_row
+from dropin.services.rooms import is_removed
 from dropin.services.views import JoinLink
 from dropin.store.db import Database
 from dropin.store.tables import bookings
@@ -102,7 +103,8 @@ class Admission:
 
 async def admit(db: Database, secret: str, token: str, now: datetime) -> Admission:
     """Check a join link now: Gone if the session ended or was cancelled, Forbidden if the
-    member no longer has a place, NotFound if the link is not genuine."""
+    member no longer has a place or was removed from the room, NotFound if the link is not
+    genuine."""
     claim = read_join_token(secret, token, now)
     async with db.read() as conn:
         session = await session_row(conn, claim.session_id)
@@ -113,6 +115,8 @@ async def admit(db: Database, secret: str, token: str, now: datetime) -> Admissi
     role = await member_role(db, claim.session_id, claim.member_id)
     if role is None:
         raise Forbidden("you no longer have a place in this drop-in", code="not_booked")
+    if await is_removed(db, claim.session_id, claim.member_id):
+        raise Forbidden("a facilitator removed you from this drop-in", code="removed")
     return Admission(claim.session_id, claim.member_id, role)
 
 

@@ -39,7 +39,7 @@ from dropin.services.feeds import LinkMaker, session_facts
 from dropin.services.handoff import handoff_url, swap_url
 from dropin.services.member_page import rsvp_url
 from dropin.store.db import Database
-from dropin.store.tables import bookings, groups, members, outbox, series, sessions
+from dropin.store.tables import bookings, groups, members, outbox, room_removals, series, sessions
 
 STALE_CLAIM = timedelta(minutes=5)
 # Reminders go out this long before the start (and not at all once it is too late to help).
@@ -593,7 +593,8 @@ async def purge(db: Database, *, now: datetime, retention_days: int) -> Purged:
     """Delete bookings and finished outbox rows of sessions that ended long enough ago.
 
     Sessions themselves stay (times and facilitators, which the rota's fairness looks back
-    on); who booked them, and the record of what was mailed to whom, go.
+    on); who booked them, who was removed from their rooms, and the record of what was mailed
+    to whom, go.
     """
     cutoff = now - timedelta(days=retention_days)
     old = select(sessions.c.id).where(sessions.c.ends_at < cutoff)
@@ -602,6 +603,7 @@ async def purge(db: Database, *, now: datetime, retention_days: int) -> Purged:
         gone_messages = await conn.execute(
             outbox.delete().where(outbox.c.session_id.in_(old), outbox.c.status.not_in(UNDELIVERED))
         )
+        await conn.execute(room_removals.delete().where(room_removals.c.session_id.in_(old)))
     return Purged(int(gone_bookings.rowcount or 0), int(gone_messages.rowcount or 0))
 
 

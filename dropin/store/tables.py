@@ -219,3 +219,13 @@ outbox = Table(
     Index("ix_outbox_status_id", "status", "id"),
     Index("ix_outbox_pair", "session_id", "member_id", "id"),
 )
+
+room_removals = Table(
+    "room_removals",
+    metadata,
+    # A facilitator removed this member from this session's room: they stay out for the rest
+    # of the session, whatever token they hold and whichever server process they reach.
+    Column("session_id", ID, ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True),
+    Column("member_id", ID, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("removed_at", UTCDateTime(), nullable=False),
+)

@@ -1,4 +1,4 @@
-"""``create_app(settings)``: the one Starlette application (API, pages, later rooms)."""
+"""``create_app(settings)``: the one Starlette application (API, pages, rooms)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from dropin.web.errors import EXCEPTION_HANDLERS
 from dropin.web.openapi import openapi_spec
 from dropin.web.render import json_response
 from dropin.web.state import AppState, app_state, utcnow
+from signaling import seam, ws
+from signaling.hub import RoomHub, room_settings
 
 
 async def healthz(request: Request) -> Response:
@@ -44,6 +46,9 @@ async def healthz(request: Request) -> Response:
     }
     if state.nudger is not None:
         body["worker"] = await state.nudger.worker_health()
+    if state.rooms is not None:
+        live = state.rooms.stats()
+        body["rooms"] = {"open": live["rooms"], "connections": live.get("connections", 0)}
     return json_response(body)
 
 
@@ -60,9 +65,12 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
         nudger = OutboxNudger(settings.redis_url) if settings.redis_url else None
         if nudger is not None:
             await nudger.start()
+        seam.use_host_addresses(settings.media_addresses)
+        hub = RoomHub(database, settings.secret_key, room_settings(settings), clock=utcnow)
         try:
-            yield {"dropin": AppState(settings=settings, db=database, nudger=nudger)}
+            yield {"dropin": AppState(settings=settings, db=database, nudger=nudger, rooms=hub)}
         finally:
+            await hub.close()
             if nudger is not None:
                 await nudger.stop()
             if db is None:
@@ -77,6 +85,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
             *member.routes,
             *handoff.routes,
             *pages.routes,
+            *ws.routes,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[Middleware(NudgeAfterWrites)],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
 
@@ -15,6 +16,9 @@ from dropin.services import keys
 from dropin.services.feeds import FeedCache, LinkMaker
 from dropin.store.db import Database
 from dropin.web.dispatch import OutboxNudger
+
+if TYPE_CHECKING:
+    from signaling.hub import RoomHub
 
 KEY_CACHE_SECONDS = 10.0
 
@@ -49,6 +53,8 @@ class AppState:
     key_cache: KeyCache = field(default_factory=KeyCache)
     feed_cache: FeedCache = field(default_factory=FeedCache)
     nudger: OutboxNudger | None = None
+    # The live rooms of this process (None in apps built without rooms).
+    rooms: RoomHub | None = None
 
     @property
     def links(self) -> LinkMaker:

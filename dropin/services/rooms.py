@@ -1,0 +1,76 @@
+"""What the scheduling core knows about a session's room: who may be in it and for how long.
+
+The live room (``signaling``) keeps its state in memory; the only room fact kept in the
+database is a removal, so that it sticks for the session across reconnects, new tokens and
+server restarts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from dropin.services.common import session_row
+from dropin.store.db import Database
+from dropin.store.tables import room_removals
+
+
+@dataclass(frozen=True)
+class RoomFacts:
+    """A session as its room needs it."""
+
+    session_id: str
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+    # The session's places plus its facilitators.
+    capacity: int
+
+
+async def room_facts(db: Database, session_id: str) -> RoomFacts:
+    """The session's times, status and room capacity (NotFound if there is no such session)."""
+    async with db.read() as conn:
+        session = await session_row(conn, session_id)
+    facilitators = sum(1 for m in (session.lead_member_id, session.co_member_id) if m)
+    return RoomFacts(
+        session_id=session_id,
+        starts_at=session.starts_at,
+        ends_at=session.ends_at,
+        status=session.status,
+        capacity=session.capacity + facilitators,
+    )
+
+
+async def record_removal(db: Database, session_id: str, member_id: str, now: datetime) -> None:
+    """Keep ``member_id`` out of ``session_id``'s room for good (idempotent)."""
+    async with db.write() as conn:
+        found = (
+            await conn.execute(
+                select(room_removals.c.member_id).where(
+                    room_removals.c.session_id == session_id,
+                    room_removals.c.member_id == member_id,
+                )
+            )
+        ).first()
+        if found is None:
+            await conn.execute(
+                room_removals.insert().values(
+                    session_id=session_id, member_id=member_id, removed_at=now
+                )
+            )
+
+
+async def is_removed(db: Database, session_id: str, member_id: str) -> bool:
+    """Whether a facilitator removed ``member_id`` from ``session_id``'s room."""
+    async with db.read() as conn:
+        found = (
+            await conn.execute(
+                select(room_removals.c.member_id).where(
+                    room_removals.c.session_id == session_id,
+                    room_removals.c.member_id == member_id,
+                )
+            )
+        ).first()
+    return found is not None
