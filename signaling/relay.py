@@ -335,13 +335,17 @@ class Relay:
             await p.pc.addIceCandidate(None)
             return
         try:
+            # aiortc's parser asserts on a short line: any exception means "does not parse".
             parsed = candidate_from_sdp(candidate.removeprefix("candidate:"))
-        except (ValueError, IndexError) as exc:
+        except Exception as exc:
             raise RelayError(f"candidate does not parse: {type(exc).__name__}") from None
         parsed.sdpMid = sdp_mid
         # With BUNDLE every candidate belongs to the first m-section's transport.
         parsed.sdpMLineIndex = 0 if sdp_mid is None and sdp_mline_index is None else sdp_mline_index
-        await p.pc.addIceCandidate(parsed)
+        try:
+            await p.pc.addIceCandidate(parsed)
+        except Exception as exc:
+            raise RelayError(f"candidate refused: {type(exc).__name__}") from None
 
     def set_publishing(self, pid: str, *, audio: bool, video: bool) -> None:
         """Forward (True) or hold back (False) a participant's audio and video."""

@@ -7,9 +7,9 @@ to any connection without awaiting a slow one. What the server does on each limi
 - no ``hello`` within ``RoomSettings.hello_timeout``: close 4408;
 - a frame over 64 KiB: ``error too_large``, close 4413 (uvicorn itself drops frames over its
   16 MiB ``ws_max_size`` with 1009 before this code sees them);
-- more than ``RATE_BURST`` messages at once or ``RATE_PER_SECOND`` sustained: the extra
-  messages are refused (``error rate_limited``, once per burst) and after
-  ``RATE_STRIKES`` refused in a row the connection is closed with 4429;
+- more than ``RATE_BURST`` messages at once or ``RATE_PER_SECOND`` sustained (answers to the
+  server's offers excepted): the extra messages are refused (``error rate_limited``, once per
+  burst) and after ``RATE_STRIKES`` refused in a row the connection is closed with 4429;
 - ``MAX_BAD_MESSAGES`` refused messages of any kind: close 4400;
 - a client that reads nothing while ``MAX_QUEUED`` messages pile up for it: close 4408.
 """
@@ -35,6 +35,7 @@ from signaling.live import LiveRoom
 from signaling.protocol import (
     MAX_BAD_MESSAGES,
     Answer,
+    ClientMessage,
     CloseCode,
     ErrorCode,
     ErrorMessage,
@@ -220,30 +221,39 @@ async def _serve(websocket: WebSocket, conn: Connection, hub: RoomHub | None) ->
             return
         if conn.closing or hub is None:
             continue  # waiting for the client's side of the closing handshake
-        if not bucket.take(loop.time()):
+        parsed = _parse(conn, message)
+        if parsed is None:
+            continue
+        # Answers are exempt: the server decides how many offers there are to answer, and an
+        # answer to no outstanding offer is refused (and counted as a bad message) anyway.
+        if not isinstance(parsed, Answer) and not bucket.take(loop.time()):
             strikes += 1
             if strikes == 1:
-                conn.send(ErrorMessage(ErrorCode.RATE_LIMITED, "slow down", None))
+                conn.send(ErrorMessage(ErrorCode.RATE_LIMITED, "slow down", parsed.type))
             if strikes >= RATE_STRIKES:
                 conn.close(CloseCode.RATE_LIMITED, close_reason(CloseCode.RATE_LIMITED))
             continue
         strikes = 0
-        await _receive_frame(conn, hub, message)
+        await _dispatch(conn, hub, parsed)
 
 
-async def _receive_frame(conn: Connection, hub: RoomHub, message: MutableMapping[str, Any]) -> None:
+def _parse(conn: Connection, message: MutableMapping[str, Any]) -> ClientMessage | None:
+    """The frame as a client message, or None after telling the client what was wrong."""
     text = message.get("text")
     if text is None:
         conn.send(ErrorMessage(ErrorCode.BAD_JSON, "send JSON in text frames", None))
-        return
+        return None
     try:
-        parsed = parse_client_message(text)
+        return parse_client_message(text)
     except ProtocolError as exc:
         conn.send(ErrorMessage(exc.code, exc.reason, None))
         close = exc.close_code
         if close is not None:
             conn.close(close, close_reason(close))
-        return
+        return None
+
+
+async def _dispatch(conn: Connection, hub: RoomHub, parsed: ClientMessage) -> None:
     if isinstance(parsed, Hello):
         if conn.joined is not None:
             conn.send(ErrorMessage(ErrorCode.WRONG_STATE, "already said hello", "hello"))

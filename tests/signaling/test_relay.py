@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 import os
-import re
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCSessionDescription
 
 from signaling.relay import RelayConfig, RelayError, cap_send_bitrate, default_publish_kbps
 from signaling.sdp_check import InvalidSdp
+from tests.signaling.leaks import open_fds, peer_connections, rss_mib, task_names, threads
 from tests.signaling.peers import Client, Room, loopback_only, wait_until
 
 
@@ -208,32 +205,6 @@ async def test_unanswered_offer_drops_the_participant() -> None:
         await room.close()
 
 
-def _rss_mib() -> float:
-    gc.collect()
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
-
-
-def _open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
-def _threads() -> list[str]:
-    """Thread names, minus the default executor's pool (it grows on demand up to a cap)."""
-    return sorted(
-        re.sub(r"\d+", "N", t.name)
-        for t in threading.enumerate()
-        if not t.name.startswith(("ThreadPoolExecutor", "asyncio_"))
-    )
-
-
-def _task_names() -> list[str]:
-    """Running tasks by coroutine name: comparable across cycles, readable when it fails."""
-    return sorted(t.get_coro().__qualname__ for t in asyncio.all_tasks())  # type: ignore[union-attr]
-
-
 async def _settled(room: Room) -> None:
     """Wait until no renegotiation is pending or running, then let aiortc finish starting."""
     await wait_until(
@@ -244,11 +215,6 @@ async def _settled(room: Room) -> None:
         what="renegotiations to finish",
     )
     await asyncio.sleep(0.2)
-
-
-def _peer_connections() -> int:
-    gc.collect()
-    return sum(1 for o in gc.get_objects() if isinstance(o, RTCPeerConnection))
 
 
 async def _cycles(cycles: int) -> float:
@@ -263,12 +229,12 @@ async def _cycles(cycles: int) -> float:
         )
         await room.leave("w")
         await _settled(room)
-        fds, threads, tasks = _open_fds(), _threads(), _task_names()
+        fds, thread_names, tasks = open_fds(), threads(), task_names()
         rss: list[float] = []
         start = time.monotonic()
         for i in range(cycles):
             if i == cycles // 2:
-                rss.append(_rss_mib())
+                rss.append(rss_mib())
             pid = f"guest{i}"
             guest = await room.join(pid)
             await wait_until(
@@ -285,12 +251,12 @@ async def _cycles(cycles: int) -> float:
         await _settled(room)
         assert room.relay.participants == ["resident"]
         assert room.relay.transceiver_count("resident") <= 4  # idle m-sections were reused
-        assert _task_names() == tasks
-        assert _threads() == threads
-        assert _open_fds() <= fds
+        assert task_names() == tasks
+        assert threads() == thread_names
+        assert open_fds() <= fds
         # Memory: the allocator's arenas fill during the first ~50 cycles (measured:
         # +15 MiB, then flat to 400 cycles), so compare the second half only.
-        grown = _rss_mib() - rss[0]
+        grown = rss_mib() - rss[0]
         print(f"RSS grew {grown:.1f} MiB over the last {cycles - cycles // 2} cycles")
         if cycles >= 100:
             assert grown < 8, "memory grows with join/leave cycles"
@@ -303,7 +269,7 @@ async def test_join_leave_cycles_leak_nothing() -> None:
     cycles = int(os.environ.get("DROPIN_LEAK_CYCLES", "200"))
     elapsed = await _cycles(cycles)
     await asyncio.sleep(0.1)
-    assert _peer_connections() == 0
+    assert peer_connections() == 0
     print(f"{cycles} join/leave cycles in {elapsed:.1f}s ({elapsed / cycles * 1000:.0f} ms each)")
 
 

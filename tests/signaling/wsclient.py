@@ -43,6 +43,7 @@ class Seated:
     session_id: str
     links: dict[str, str]
     members: dict[str, str]
+    bookings: dict[str, str]
 
 
 class LiveServer:
@@ -147,23 +148,32 @@ class LiveServer:
         if len(facilitators) > 1:
             body["co_member_id"] = members[facilitators[1]]
         await self.ok("PUT", f"/api/v1/sessions/{session['id']}/facilitators", json=body)
+        bookings = {}
         for name in parents:
-            await self.ok(
+            booking = await self.ok(
                 "POST",
                 f"/api/v1/sessions/{session['id']}/bookings",
                 201,
                 json={"member_id": members[name]},
             )
+            bookings[name] = booking["id"]
         links = {}
         for name, member_id in members.items():
-            link = await self.ok(
-                "POST",
-                f"/api/v1/sessions/{session['id']}/join-links",
-                201,
-                json={"member_id": member_id},
-            )
-            links[name] = link["url"].removeprefix(self.settings.public_url)
-        return Seated(session["id"], links, members)
+            link = await self.link(session["id"], member_id)
+            if link is not None:  # None: waitlisted
+                links[name] = link
+        return Seated(session["id"], links, members, bookings)
+
+    async def link(self, session_id: str, member_id: str) -> str | None:
+        """The member's join link path, or None if they have no place."""
+        response = await self.http.post(
+            f"/api/v1/sessions/{session_id}/join-links", json={"member_id": member_id}
+        )
+        if response.status_code == 403:
+            return None
+        assert response.status_code == 201, response.text
+        url: str = response.json()["url"]
+        return url.removeprefix(self.settings.public_url)
 
     async def exchange(self, link: str) -> httpx.Response:
         """POST the join link's room-token exchange."""
