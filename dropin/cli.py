@@ -171,7 +171,13 @@ def _print_banner(settings: Settings, redis_url: str, info: Any) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
-@click.option("--workers", default=1, show_default=True, type=int, help="Server processes.")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=int,
+    help="Server processes. Rooms live in one process: more than 1 only for an API-only server.",
+)
 def serve(host: str, port: int, workers: int) -> None:
     """Run the web app (API, pages, rooms) with uvicorn. Run migrations first."""
     import uvicorn

@@ -25,7 +25,10 @@ once its ICE gathering is complete (``pc.localDescription`` after
 ``iceGatheringState == "complete"`` in a browser). An answer that fails the
 SDP check raises :class:`~signaling.sdp_check.InvalidSdp` to the caller and
 leaves the offer pending; an offer left unanswered for
-``RelayConfig.answer_timeout`` drops the participant (``on_failed``).
+``RelayConfig.answer_timeout`` drops the participant (``on_failed``), and so
+does a media connection that fails or that the client closes (``on_failed``
+with ``"connection failed"`` / ``"connection closed"``; the participant stays
+in the relay for the caller to restart or remove).
 ``Relay.slots(pid)`` tells which publisher each m-section (mid) carries; the
 msid stream id of a forwarded track is its publisher's id as well.
 """
@@ -535,8 +538,10 @@ class Relay:
             return
         for slot in p.slots:
             self._update(p, slot)
-        if state == "failed" and self._on_failed is not None:
-            self._spawn(self._on_failed(p.pid, "connection failed"))
+        # "closed" here means the client side closed it (the relay pops a participant before
+        # closing its connection): the participant's media is gone either way.
+        if state in ("failed", "closed") and self._on_failed is not None:
+            self._spawn(self._on_failed(p.pid, f"connection {state}"))
 
     # ----------------------------------------------------------------- helpers
 

@@ -37,6 +37,24 @@ def test_production_values() -> None:
     assert SECRET not in repr(s)
 
 
+def test_room_settings() -> None:
+    env = {
+        "DROPIN_SECRET_KEY": SECRET,
+        "DROPIN_STUN_URLS": "stun:stun.example.org:3478, stun:[::1]:3478",
+        "DROPIN_TURN_URLS": "turn:turn.example.org:3478?transport=udp,turns:turn.example.org:5349",
+        "DROPIN_TURN_SECRET": "turn-shared-secret",
+        "DROPIN_MEDIA_ADDRESSES": "203.0.113.7, 2001:db8::7",
+        "DROPIN_RECONNECT_GRACE": "45",
+        "DROPIN_FACILITATOR_TIMEOUT": "120",
+    }
+    s = Settings.from_env(env)
+    assert s.stun_urls == ("stun:stun.example.org:3478", "stun:[::1]:3478")
+    assert s.turn_urls[1] == "turns:turn.example.org:5349"
+    assert s.media_addresses == ("203.0.113.7", "2001:db8::7")
+    assert (s.reconnect_grace, s.facilitator_timeout, s.turn_ttl) == (45, 120, 6 * 3600)
+    assert "turn-shared-secret" not in repr(s)
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
@@ -54,6 +72,12 @@ def test_production_values() -> None:
         ("DROPIN_HORIZON_DAYS", "1"),
         ("DROPIN_DEFAULT_TIMEZONE", "Mars/Base"),
         ("DROPIN_LOG_LEVEL", "LOUD"),
+        ("DROPIN_STUN_URLS", "http://stun.example.org"),
+        ("DROPIN_TURN_URLS", "stun:turn.example.org"),
+        ("DROPIN_TURN_TTL", "60"),
+        ("DROPIN_MEDIA_ADDRESSES", "localhost"),
+        ("DROPIN_RECONNECT_GRACE", "0"),
+        ("DROPIN_FACILITATOR_TIMEOUT", "forever"),
     ],
 )
 def test_wrong_values_name_the_variable(name: str, value: str | None) -> None:

@@ -335,10 +335,20 @@ def openapi_spec(server_url: str) -> dict[str, Any]:
             ],
             "responses": {
                 "200": {"description": "{token, expires_in, role, session_id, ws_url}"},
-                "403": {"description": "No place (any more)"},
+                "403": {
+                    "description": "No place (any more): not_booked, or removed by a facilitator"
+                },
                 "404": {"description": "Not a join link"},
                 "410": {"description": "Session over or cancelled"},
                 "425": {"description": "Too early: the room opens 15 minutes before"},
+            },
+        }
+    }
+    paths["/rooms/ws"] = {
+        "get": {
+            "summary": "The room WebSocket (protocol 1; upgrade only; docs/signaling.md)",
+            "responses": {
+                "101": {"description": "Switching protocols: send hello with a room token"},
             },
         }
     }

@@ -408,3 +408,21 @@ async def test_room_tokens_are_refreshed_before_they_expire(
         "parent",
     )
     assert 800 < refresh["expires_in"] <= 900
+
+
+async def test_media_that_fails_is_restarted_on_the_same_websocket(
+    server: LiveServer, clients: dict[str, RoomClient]
+) -> None:
+    fran, [sam], _ = await _room(server, clients, ["Sam"])
+    fid = fran.participant_id or ""
+    await wait_until(lambda: sam.received(fid, "video") > 5, timeout=10)
+    # Sam's media connection goes away while the WebSocket stays: the server offers afresh.
+    offers_before = len(sam.saw("offer"))
+    assert sam.pc is not None
+    old_pc, sam.pc = sam.pc, None
+    await old_pc.close()
+    await wait_until(lambda: len(sam.saw("offer")) > offers_before, timeout=10, what="new offer")
+    assert sam.saw("offer")[-1]["fresh"] is True
+    before = sam.received(fid, "video")
+    await wait_until(lambda: sam.received(fid, "video") > before + 5, timeout=10)
+    assert sam.closed is None and not sam.saw("error")

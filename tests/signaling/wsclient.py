@@ -49,10 +49,10 @@ class Seated:
 class LiveServer:
     """The app under uvicorn on a loopback port, in this event loop."""
 
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(self, settings: Settings, db: Database, port: int | None = None) -> None:
         self.settings = settings
         self.db = db
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/rooms/ws"
         self.state: AppState | None = None
@@ -69,6 +69,17 @@ class LiveServer:
             yield server
         finally:
             await server._stop()
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def attach(cls, url: str, settings: Settings, db: Database) -> AsyncIterator[LiveServer]:
+        """Seed and join through a server running elsewhere (another process) at ``url``."""
+        server = cls(settings, db, port=int(url.rsplit(":", 1)[1]))
+        await server._connect_api()
+        try:
+            yield server
+        finally:
+            await server.http.aclose()
 
     @property
     def hub(self) -> RoomHub:
@@ -91,6 +102,9 @@ class LiveServer:
             await asyncio.sleep(0.01)
         # The lifespan state, as the app sees it (the hub lives there).
         self.state = _lifespan_state(self._server)
+        await self._connect_api()
+
+    async def _connect_api(self) -> None:
         key = await keys.create_key(self.db, "tests", now=datetime.now(UTC))
         self.http = httpx.AsyncClient(
             base_url=self.url, headers={"Authorization": f"Bearer {key.key}"}, timeout=10
