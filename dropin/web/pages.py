@@ -1,4 +1,4 @@
-"""Server-rendered pages for people following links: the join landing page, shared layout.
+"""Pages for people following links: the join page and its data, the shared layout.
 
 Plain HTML with a strict Content-Security-Policy (no inline scripts or styles). A bad link
 gets a calm, clear page with a 4xx status, never a 500.
@@ -7,20 +7,24 @@ gets a calm, clear page with a 4xx status, never a 500.
 from __future__ import annotations
 
 import html
-from zoneinfo import ZoneInfo
+from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+import signaling
 from dropin.errors import DropinError
-from dropin.services import links, sessions
+from dropin.services import join_page, links
 from dropin.web.render import json_response
 from dropin.web.state import app_state, utcnow
 from signaling.access import exchange
 
 STATIC = StaticFiles(packages=[("dropin.web", "static")])
+# The join page: plain HTML, CSS and JavaScript modules, no build step (signaling/static).
+ROOM_STATIC = StaticFiles(packages=[("signaling", "static")])
+JOIN_HTML = Path(signaling.__file__).parent / "static" / "join.html"
 
 # Links carry bearer tokens in their paths: never leak them to other sites, never cache.
 PAGE_HEADERS = {
@@ -57,22 +61,68 @@ def error_page(exc: DropinError) -> HTMLResponse:
     )
 
 
+def join_headers(public_url: str) -> dict[str, str]:
+    """Headers of the join page: strict CSP, no referrer, camera and microphone for it alone."""
+    ws_origin = "ws" + public_url.removeprefix("http")
+    return {
+        "Referrer-Policy": "no-referrer",
+        "Content-Security-Policy": (
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"media-src 'self' blob: mediastream:; connect-src 'self' {ws_origin}; "
+            "font-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+        ),
+        "Permissions-Policy": (
+            "camera=(self), microphone=(self), autoplay=(self), display-capture=(), "
+            "geolocation=(), payment=(), usb=(), interest-cohort=()"
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "Cross-Origin-Opener-Policy": "same-origin",
+        "Cache-Control": "no-store",
+    }
+
+
 async def join_landing(request: Request) -> Response:
+    """The join page (a static app, ``signaling/static/join.html``) for a genuine link."""
     state = app_state(request)
-    now = utcnow()
     try:
-        admission = await links.admit(
-            state.db, state.settings.secret_key, request.path_params["token"], now
-        )
-        view = await sessions.get_session(state.db, admission.session_id)
+        links.read_join_token(state.settings.secret_key, request.path_params["token"], utcnow())
     except DropinError as exc:
         return error_page(exc)
-    local = view.starts_at.astimezone(ZoneInfo(view.timezone))
-    text = local.strftime("%A %d %B %Y, %H:%M") + f" ({view.timezone})"
-    return page(
-        view.title,
-        f"<p>{html.escape(text)}</p><p>The room opens 15 minutes before the start. "
-        "Keep this link: it is personal to you.</p>",
+    return HTMLResponse(JOIN_HTML.read_text(), headers=join_headers(state.settings.public_url))
+
+
+async def join_page_info(request: Request) -> Response:
+    """What the join page shows: the session, the member, whether the room is open."""
+    state = app_state(request)
+    info = await join_page.join_info(
+        state.db, state.links, request.path_params["token"], now=utcnow()
+    )
+    following = info.next_session
+    return json_response(
+        {
+            "status": info.status,
+            "session_id": info.session_id,
+            "title": info.title,
+            "starts_at": info.starts_at.isoformat(),
+            "ends_at": info.ends_at.isoformat(),
+            "opens_at": info.opens_at.isoformat(),
+            "seconds_until_open": info.seconds_until_open,
+            "timezone": info.timezone,
+            "when": info.when,
+            "display_name": info.display_name,
+            "role": info.role,
+            "discreet": info.discreet,
+            "next_session": None
+            if following is None
+            else {
+                "title": following.title,
+                "starts_at": following.starts_at.isoformat(),
+                "when": following.when,
+            },
+            "page_url": info.page_url,
+            "feed_url": info.feed_url,
+        },
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
     )
 
 
@@ -97,6 +147,8 @@ async def room_token(request: Request) -> Response:
 
 routes = [
     Route("/j/{token}", join_landing, methods=["GET"]),
+    Route("/j/{token}/info", join_page_info, methods=["GET"]),
     Route("/j/{token}/room-token", room_token, methods=["POST"]),
     Mount("/static", app=STATIC, name="static"),
+    Mount("/rooms/static", app=ROOM_STATIC, name="room-static"),
 ]

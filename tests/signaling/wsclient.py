@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import re
 import time
@@ -50,10 +51,11 @@ class LiveServer:
     """The app under uvicorn on a loopback port, in this event loop."""
 
     def __init__(self, settings: Settings, db: Database, port: int | None = None) -> None:
-        self.settings = settings
         self.db = db
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # Links, the room token's ws_url and the join page's CSP all name this server.
+        self.settings = settings if port else dataclasses.replace(settings, public_url=self.url)
         self.ws_url = f"ws://127.0.0.1:{self.port}/rooms/ws"
         self.state: AppState | None = None
         self.http: httpx.AsyncClient

@@ -1,0 +1,117 @@
+// The room WebSocket (protocol 1, docs/signaling.md): hello, messages in and out, and
+// reconnecting by itself within the server's grace window.
+
+// Closes after which reconnecting would not help: the page shows why instead.
+const FINAL = new Set([1000, 4400, 4403, 4404, 4406, 4409, 4410, 4413, 4423, 4424]);
+const BACKOFF = [250, 500, 1000, 2000, 3000, 5000];
+
+export class RoomSocket {
+  /**
+   * @param {object} opts
+   * @param {() => Promise<{token: string, ws_url: string}>} opts.exchange  fresh room token
+   * @param {() => string} opts.displayName
+   * @param {(msg: object) => void} opts.onMessage
+   * @param {(state: "connecting"|"open"|"reconnecting") => void} opts.onState
+   * @param {(code: number, lastError: object|null) => void} opts.onEnd  closed for good
+   */
+  constructor(opts) {
+    this.opts = opts;
+    this.ws = null;
+    this.token = null;
+    this.wsUrl = null;
+    this.grace = 30;
+    this.lastError = null;
+    this.droppedAt = null;
+    this.attempt = 0;
+    this.ended = false;
+    this.timer = null;
+  }
+
+  async start() {
+    const { token, ws_url: wsUrl } = await this.opts.exchange();
+    this.token = token;
+    this.wsUrl = wsUrl;
+    this.open();
+  }
+
+  open() {
+    if (this.ended) return;
+    this.opts.onState(this.droppedAt === null ? "connecting" : "reconnecting");
+    const ws = new WebSocket(this.wsUrl);
+    this.ws = ws;
+    ws.onopen = () => {
+      this.send({ type: "hello", protocol: 1, token: this.token, display_name: this.opts.displayName() });
+    };
+    ws.onmessage = (event) => {
+      let msg;
+      try { msg = JSON.parse(event.data); } catch { return; }
+      if (msg.type === "welcome") {
+        this.grace = msg.reconnect_grace;
+        this.droppedAt = null;
+        this.attempt = 0;
+        this.opts.onState("open");
+      } else if (msg.type === "token_refresh") {
+        this.token = msg.token;
+        return;
+      } else if (msg.type === "error") {
+        this.lastError = msg;
+      }
+      this.opts.onMessage(msg);
+    };
+    ws.onclose = (event) => this.closed(ws, event.code);
+  }
+
+  closed(ws, code) {
+    if (ws !== this.ws || this.ended) return;
+    this.ws = null;
+    if (FINAL.has(code)) {
+      this.finish(code);
+      return;
+    }
+    const now = performance.now();
+    if (this.droppedAt === null) this.droppedAt = now;
+    // Keep trying while the server still holds our place (plus a little for slow networks).
+    if (now - this.droppedAt > (this.grace + 5) * 1000) {
+      this.finish(code);
+      return;
+    }
+    this.opts.onState("reconnecting");
+    const delay = BACKOFF[Math.min(this.attempt, BACKOFF.length - 1)];
+    this.attempt += 1;
+    this.timer = setTimeout(async () => {
+      if (code === 4401) {
+        // The room token expired while we were away: the join link gets a new one.
+        try {
+          await this.start();
+        } catch (err) {
+          if (err && err.final) {
+            this.ended = true;
+            this.opts.onEnd(4401, err);
+          } else {
+            this.closed(null, 4401); // the network again: keep trying within the window
+          }
+        }
+        return;
+      }
+      this.open();
+    }, code === 1006 && this.attempt === 1 ? 0 : delay);
+  }
+
+  finish(code) {
+    this.ended = true;
+    clearTimeout(this.timer);
+    this.opts.onEnd(code, this.lastError);
+  }
+
+  send(msg) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+  }
+
+  /** Leave on purpose: tell the server (no grace window) and stop. */
+  leave() {
+    this.send({ type: "leave" });
+    this.ended = true;
+    clearTimeout(this.timer);
+    if (this.ws) setTimeout(() => this.ws && this.ws.close(1000), 300);
+  }
+}

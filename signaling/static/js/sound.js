@@ -1,0 +1,81 @@
+// Sound helpers on one shared AudioContext: a soft chime for knocks, and audio levels for the
+// microphone meter and the "speaking" rings (forwarded audio carries no level header).
+
+let context = null;
+
+export function audioContext() {
+  if (!context) context = new AudioContext();
+  return context;
+}
+
+/** Resume audio after a user gesture (browsers start an AudioContext suspended). */
+export async function resumeAudio() {
+  const ctx = audioContext();
+  if (ctx.state !== "running") {
+    try { await ctx.resume(); } catch { /* still blocked: the page offers a button */ }
+  }
+  return ctx.state === "running";
+}
+
+/** Two soft notes, for a knock at the waiting room. */
+export function chime() {
+  const ctx = audioContext();
+  if (ctx.state !== "running") return;
+  const now = ctx.currentTime;
+  [660, 880].forEach((freq, i) => {
+    const osc = ctx.createOscillator();
+    const gain = ctx.createGain();
+    osc.type = "sine";
+    osc.frequency.value = freq;
+    gain.gain.setValueAtTime(0.0001, now + i * 0.18);
+    gain.gain.exponentialRampToValueAtTime(0.15, now + i * 0.18 + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, now + i * 0.18 + 0.35);
+    osc.connect(gain).connect(ctx.destination);
+    osc.start(now + i * 0.18);
+    osc.stop(now + i * 0.18 + 0.4);
+  });
+}
+
+/** Watches audio tracks and reports a 0-100 level for each, a few times a second. */
+export class LevelWatcher {
+  constructor(onLevels, intervalMs = 150) {
+    this.onLevels = onLevels;
+    this.meters = new Map();
+    this.buffer = new Float32Array(512);
+    this.timer = setInterval(() => this.tick(), intervalMs);
+  }
+
+  watch(key, track) {
+    this.unwatch(key);
+    if (!track) return;
+    const ctx = audioContext();
+    const source = ctx.createMediaStreamSource(new MediaStream([track]));
+    const analyser = ctx.createAnalyser();
+    analyser.fftSize = 512;
+    source.connect(analyser);
+    this.meters.set(key, { source, analyser });
+  }
+
+  unwatch(key) {
+    const meter = this.meters.get(key);
+    if (meter) meter.source.disconnect();
+    this.meters.delete(key);
+  }
+
+  tick() {
+    const levels = new Map();
+    for (const [key, { analyser }] of this.meters) {
+      analyser.getFloatTimeDomainData(this.buffer);
+      let sum = 0;
+      for (const v of this.buffer) sum += v * v;
+      const rms = Math.sqrt(sum / this.buffer.length);
+      levels.set(key, Math.min(100, Math.round(rms * 400)));
+    }
+    this.onLevels(levels);
+  }
+
+  stop() {
+    clearInterval(this.timer);
+    for (const key of [...this.meters.keys()]) this.unwatch(key);
+  }
+}

@@ -1,0 +1,135 @@
+"""The join page in headless Chromium against the real server: parents and a facilitator.
+
+Each participant is a separate browser context on the page served at their join link, with
+Chromium's fake camera and microphone. What each page receives is read from its own
+``RTCPeerConnection.getStats()`` (``window.__dropin.stats()`` maps it to participants).
+Screenshots of every view at 360 and 1280 pixels go to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from playwright.async_api import Browser
+
+from dropin.config import Settings
+from dropin.store.db import Database
+from tests.signaling.browser import DESKTOP, PHONE, Person, chromium, receiving
+from tests.signaling.peers import loopback_only
+from tests.signaling.wsclient import LiveServer
+
+
+@pytest.fixture(autouse=True)
+def _loopback() -> Iterator[None]:
+    with loopback_only():
+        yield
+
+
+@pytest.fixture
+async def server(settings: Settings, sqlite_url: str) -> AsyncIterator[LiveServer]:
+    db = Database(sqlite_url)
+    room_settings = dataclasses.replace(settings, media_addresses=("127.0.0.1",))
+    try:
+        async with LiveServer.run(room_settings, db) as live:
+            yield live
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with chromium() as b:
+        yield b
+
+
+async def grows(person: Person, pid: str) -> None:
+    """Video frames and audio samples from ``pid`` keep arriving on ``person``'s page."""
+    first = (await receiving(person, [pid]))[pid]
+    await asyncio.sleep(1.0)
+    later = (await person.stats())[pid]
+    assert later["framesDecoded"] > first["framesDecoded"], (person.name, first, later)
+    assert later["totalSamplesReceived"] > first["totalSamplesReceived"], (
+        person.name,
+        first,
+        later,
+    )
+
+
+async def test_a_drop_in_in_the_browser(server: LiveServer, browser: Browser) -> None:
+    seat = await server.seat(["Sam", "Alex"])
+    fran = await Person.open(browser, "Fran", server.url + seat.links["Fran"])
+    sam = await Person.open(browser, "Sam", server.url + seat.links["Sam"], PHONE)
+    alex = await Person.open(browser, "Alex", server.url + seat.links["Alex"])
+
+    await fran.view("prejoin")
+    await fran.screenshot("prejoin-1280")
+    await sam.view("prejoin")
+    assert await sam.page.input_value("#name-input") == "Sam"
+    assert await sam.page.is_disabled("#ask")  # the agreement comes first
+    await sam.screenshot("prejoin-360")
+    await fran.ask()
+    await fran.view("room")
+
+    # Parents wait until the facilitator lets them in.
+    await sam.ask()
+    await sam.view("waiting")
+    await sam.page.wait_for_selector("#waiting-position:text('next in line')")
+    await sam.screenshot("waiting-360")
+    await alex.ask()
+    await alex.view("waiting")
+    await alex.page.wait_for_selector("#waiting-position:text('number 2')")
+    await alex.screenshot("waiting-1280")
+    await fran.page.wait_for_selector("#waiting-list li:has-text('Alex')")
+    await fran.screenshot("facilitator-waiting-1280")
+    await fran.page.click("#waiting-list li:has-text('Sam') button:text('Admit')")
+    await sam.view("room")
+    await fran.page.click("#admit-all")
+    await alex.view("room")
+
+    # Everyone decodes everyone else's video and receives their audio.
+    people = [fran, sam, alex]
+    pids = {p.name: await p.pid() for p in people}
+    for me in people:
+        for other in people:
+            if other is not me:
+                await grows(me, pids[other.name])
+    await sam.screenshot("room-360")
+    await alex.screenshot("room-1280")
+    await fran.screenshot("facilitator-room-1280")
+    await fran.page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+    await fran.screenshot("facilitator-room-360")
+    await fran.page.set_viewport_size(DESKTOP)  # type: ignore[arg-type]
+
+    # The facilitator mutes Sam: it shows on the others' tiles and on Sam's own controls.
+    sam_tile = f"li.tile[data-pid='{pids['Sam']}']"
+    await fran.page.click(f"{sam_tile} .host-actions button")
+    await fran.page.click(f"{sam_tile} .tile-menu button:text('Mute Sam')")
+    await alex.page.wait_for_selector(f"{sam_tile} .mic-off:not([hidden])")
+    await fran.page.wait_for_selector(f"{sam_tile} .mic-off:not([hidden])")
+    await sam.page.wait_for_selector("#ctl-mic[aria-pressed='true']")
+
+    # A reload puts Alex straight back in the room, without knocking again.
+    await alex.page.reload()
+    await alex.view("room")
+    assert (await alex.pid()) == pids["Alex"]
+    await grows(alex, pids["Fran"])
+    assert (await fran.state())["waiting"] == []
+    assert not await fran.page.is_visible("#waiting-list li:has-text('Alex')")
+
+    # Removal reaches Sam's page; Sam's tile goes from the others'.
+    await fran.page.click(f"{sam_tile} .host-actions button")
+    await fran.page.click(f"{sam_tile} .tile-menu button:text('Remove Sam…')")
+    await fran.page.click(f"{sam_tile} .tile-menu button:text('Yes, remove')")
+    await sam.page.wait_for_selector("#notice-title:text('removed')")
+    await alex.page.wait_for_selector(sam_tile, state="detached")
+
+    # Ending reaches every page.
+    await fran.page.click("#end")
+    await fran.page.click("#end-yes")
+    for person in (fran, alex):
+        await person.page.wait_for_selector("#notice-title:text('This drop-in has ended')")
+    for person in people:
+        assert person.errors == [], (person.name, person.errors)
