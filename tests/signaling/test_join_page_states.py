@@ -1,0 +1,267 @@
+"""The join page's other states in Chromium: before the room opens, after it ends, a bad link,
+no permission for the microphone, waiting-room refusals, a dropped connection, a paused room.
+
+The facilitator here is a Python client (tests/signaling/wsclient.py) where only the parent's
+page is under test, to keep the number of browsers small.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from playwright.async_api import Browser
+
+from dropin.config import Settings
+from dropin.services.links import join_url
+from dropin.store.db import Database
+from dropin.store.tables import sessions
+from tests.signaling.browser import PHONE, Person, chromium, receiving
+from tests.signaling.peers import loopback_only, wait_until
+from tests.signaling.wsclient import LiveServer, RoomClient
+
+
+@pytest.fixture(autouse=True)
+def _loopback() -> Iterator[None]:
+    with loopback_only():
+        yield
+
+
+@pytest.fixture
+async def server(settings: Settings, sqlite_url: str) -> AsyncIterator[LiveServer]:
+    db = Database(sqlite_url)
+    room_settings = dataclasses.replace(
+        settings, media_addresses=("127.0.0.1",), reconnect_grace=5, facilitator_timeout=30
+    )
+    try:
+        async with LiveServer.run(room_settings, db) as live:
+            yield live
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+async def fran(server: LiveServer) -> AsyncIterator[RoomClient]:
+    client = RoomClient(server.ws_url, "Fran")
+    yield client
+    await client.close()
+
+
+async def test_security_headers(server: LiveServer) -> None:
+    seat = await server.seat(["Sam"])
+    page = await server.http.get(seat.links["Sam"])
+    assert page.status_code == 200
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert "camera=(self)" in page.headers["permissions-policy"]
+    assert "microphone=(self)" in page.headers["permissions-policy"]
+    assert page.headers["cache-control"] == "no-store"
+    assert "<script>" not in page.text and " on" not in page.text.split("<body>")[1].split(">")[0]
+    info = await server.http.get(seat.links["Sam"] + "/info")
+    body = info.json()
+    assert body["status"] == "open" and body["display_name"] == "Sam"
+    assert "sam@example.org" not in info.text  # never an email, not even one's own
+    bad = await server.http.get("/j/not-a-link")
+    assert bad.status_code == 404 and "This link does not work" in bad.text
+
+
+async def test_too_early_counts_down(server: LiveServer, browser: Browser) -> None:
+    seat = await server.seat(["Sam"], starts_in=timedelta(hours=2))
+    sam = await Person.open(browser, "Sam", server.url + seat.links["Sam"], PHONE)
+    await sam.view("notice")
+    assert "early" in await sam.page.inner_text("#notice-title")
+    countdown = await sam.page.inner_text("#notice-countdown")
+    assert countdown.startswith("Opens in 1 h 4") or countdown.startswith("Opens in 1 h 5")
+    await sam.screenshot("too-early-360")
+    assert sam.errors == []
+
+
+async def test_an_ended_session_points_to_the_next_one(
+    server: LiveServer, browser: Browser
+) -> None:
+    group = await server.ok(
+        "POST", "/api/v1/groups", 201, json={"name": "Circle", "timezone": "UTC"}
+    )
+    first = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:00")
+    await server.ok(
+        "POST",
+        f"/api/v1/groups/{group['id']}/series",
+        201,
+        json={
+            "title": "Evening drop-in",
+            "rrule": "FREQ=WEEKLY;COUNT=3",
+            "first_start": first,
+            "duration_minutes": 60,
+            "capacity": 5,
+        },
+    )
+    sam = await server.ok(
+        "POST",
+        f"/api/v1/groups/{group['id']}/members",
+        201,
+        json={"display_name": "Sam Smith", "email": "sam@example.org"},
+    )
+    listing = await server.ok("GET", f"/api/v1/groups/{group['id']}/sessions")
+    past = listing["sessions"][0]
+    await server.ok(
+        "POST", f"/api/v1/sessions/{past['id']}/bookings", 201, json={"member_id": sam["id"]}
+    )
+    # Let a week pass for this session: it took place yesterday.
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    async with server.db.write() as conn:
+        await conn.execute(
+            sessions.update()
+            .where(sessions.c.id == past["id"])
+            .values(starts_at=yesterday, ends_at=yesterday + timedelta(hours=1))
+        )
+    # A link mailed before it ended (links outlive their session).
+    url = join_url(
+        server.settings.secret_key,
+        server.url,
+        past["id"],
+        sam["id"],
+        yesterday + timedelta(hours=1),
+    )
+    page = await Person.open(browser, "Sam", url, PHONE)
+    await page.page.wait_for_selector("#notice-title:text('This drop-in has ended')")
+    assert await page.page.is_visible("#notice-next")
+    assert "Evening drop-in" in await page.page.inner_text("#notice-next-title")
+    calendar = await page.page.get_attribute("#notice-actions a.primary", "href")
+    assert calendar is not None and calendar.startswith("webcal://") and "/feeds/" in calendar
+    await page.screenshot("ended-360")
+
+
+async def test_no_microphone_permission_explains_and_offers_listening(
+    server: LiveServer, fran: RoomClient
+) -> None:
+    seat = await server.seat(["Sam"])
+    await fran.enter(await server.token(seat.links["Fran"]))
+    async with chromium(("--deny-permission-prompts",), fake_ui=False) as denying:
+        sam = await Person.open(denying, "Sam", server.url + seat.links["Sam"], PHONE)
+        await sam.view("prejoin")
+        await sam.page.wait_for_selector("#permission-problem:not([hidden])")
+        text = await sam.page.inner_text("#permission-problem")
+        assert "not letting this page use your microphone" in text and "Allow" in text
+        await sam.screenshot("permission-denied-360")
+        await sam.page.click("#permission-listen")
+        await sam.page.check("#agree")
+        await sam.page.click("#ask")
+        await sam.view("waiting")
+        knock = await fran.next("knock")
+        await fran.send({"type": "admit", "participant_id": knock["participant_id"]})
+        await sam.view("room")
+        # Listening only: Fran's audio and video arrive, the mic button says there is none.
+        await receiving(sam, [fran.participant_id or ""])
+        assert await sam.page.is_disabled("#ctl-mic")
+
+
+async def test_refusals_at_the_door_say_what_happened(
+    server: LiveServer, browser: Browser, fran: RoomClient
+) -> None:
+    seat = await server.seat(["Sam", "Alex"])
+    await fran.enter(await server.token(seat.links["Fran"]))
+    sam = await Person.open(browser, "Sam", server.url + seat.links["Sam"], PHONE)
+    await sam.ask(camera=False)
+    await sam.view("waiting")
+    knock = await fran.next("knock")
+    await fran.send({"type": "deny", "participant_id": knock["participant_id"]})
+    await sam.page.wait_for_selector("#notice-title:text('could not let you in')")
+    assert await sam.page.is_visible("#notice-actions button:text('Ask again')")
+    # Asking again works: the page starts over and knocks again.
+    await sam.page.click("#notice-actions button:text('Ask again')")
+    await sam.ask(camera=False)
+    await sam.view("waiting")
+    await fran.next("knock")
+    # Locked to new arrivals: Alex is told so.
+    await fran.send({"type": "lock"})
+    await fran.next("room_locked")
+    alex = await Person.open(browser, "Alex", server.url + seat.links["Alex"])
+    await alex.ask(camera=False)
+    await alex.page.wait_for_selector("#notice-title:text('The room is locked')")
+    # A second window for Sam takes over; the first says why it stepped aside.
+    second = await Person.open(browser, "Sam", server.url + seat.links["Sam"], PHONE)
+    await second.ask(camera=False)
+    await second.view("waiting")
+    await sam.page.wait_for_selector("#notice-title:text('another window')")
+
+
+async def test_a_dropped_connection_resumes_and_a_lost_facilitator_pauses(
+    server: LiveServer, browser: Browser, fran: RoomClient
+) -> None:
+    seat = await server.seat(["Sam"])
+    fran_token = await server.token(seat.links["Fran"])
+    await fran.enter(fran_token)
+    sam = await Person.open(browser, "Sam", server.url + seat.links["Sam"], PHONE)
+    await sam.ask()
+    knock = await fran.next("knock")
+    await fran.send({"type": "admit", "participant_id": knock["participant_id"]})
+    await sam.view("room")
+    fid = fran.participant_id or ""
+    await receiving(sam, [fid])
+    # The server drops Sam's WebSocket (as a network change would): the page says it is
+    # reconnecting, comes back by itself, and the call goes on.
+    live = server.hub.get(seat.session_id)
+    assert live is not None
+    [conn] = [c for c in live._peers.values() if c.id != fran_conn(live, fid)]
+    conn.close(1011, "test drop")
+    await sam.page.wait_for_selector("#reconnecting:not([hidden])", timeout=5000)
+    await sam.page.wait_for_selector("#reconnecting", state="hidden", timeout=10000)
+    await sam.view("room")
+    before = (await sam.stats()).get(fid, {}).get("framesDecoded", 0)
+    await wait_until(lambda: True, timeout=1)
+    await receiving(sam, [fid], frames=int(before) + 10)
+    # The facilitator's connection drops: Sam's page says the call is paused.
+    await fran.drop()
+    await sam.page.wait_for_selector("#room-banner:not([hidden])")
+    assert "paused" in await sam.page.inner_text("#room-banner")
+    await sam.screenshot("paused-360")
+    back = RoomClient(server.ws_url, "Fran")
+    try:
+        assert (await back.hello(fran_token))["resumed"] is True
+        await sam.page.wait_for_selector("#room-banner", state="hidden")
+    finally:
+        await back.close()
+    assert sam.errors == []
+
+
+def fran_conn(live: object, fran_pid: str) -> str | None:
+    room = live.room  # type: ignore[attr-defined]
+    for conn_id in live._peers:  # type: ignore[attr-defined]
+        if room.participant_id_for(conn_id) == fran_pid:
+            return str(conn_id)
+    return None
+
+
+async def test_keyboard_only_and_labelled_controls(server: LiveServer, browser: Browser) -> None:
+    seat = await server.seat(["Sam"])
+    sam = await Person.open(browser, "Sam", server.url + seat.links["Sam"], PHONE)
+    await sam.view("prejoin")
+    # Every control has a name a screen reader can read.
+    unnamed = await sam.page.evaluate(
+        """() => [...document.querySelectorAll('button, input, select')].filter((e) => {
+            if (e.closest('[hidden]')) return false;
+            const label = e.labels && e.labels.length ? e.labels[0].textContent.trim() : '';
+            return !(label || e.getAttribute('aria-label') || e.textContent.trim());
+        }).map((e) => e.outerHTML)"""
+    )
+    assert unnamed == []
+    # Agree and ask with the keyboard alone.
+    await sam.page.focus("#agree")
+    await sam.page.keyboard.press("Space")
+    assert await sam.page.is_checked("#agree")
+    await sam.page.keyboard.press("Tab")
+    assert await sam.page.evaluate("document.activeElement.id") == "ask"
+    await sam.page.keyboard.press("Enter")
+    await sam.view("waiting")
+    # The new view's heading has focus, so a screen reader announces where we are.
+    assert await sam.page.evaluate("document.activeElement.id") == "waiting-title"
