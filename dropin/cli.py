@@ -62,6 +62,11 @@ def with_db(fn: Callable[..., Coroutine[Any, Any, R]]) -> Callable[..., R]:
     return wrapper
 
 
+# Frames over 64 KiB get the protocol's too_large error from the room code; far bigger ones
+# are cut off by uvicorn (close 1009) before they are buffered.
+WS_MAX_BYTES = 256 * 1024
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 def main() -> None:
     """dropin: small monthly video drop-ins for parents practising NVR.
@@ -124,7 +129,14 @@ async def _dev(settings: Settings, redis_url: str, host: str, port: int, *, demo
         await db.dispose()
     app = create_app(settings)
     server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, access_log=False, log_level="warning")
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            access_log=False,
+            log_level="warning",
+            ws_max_size=WS_MAX_BYTES,
+        )
     )
     worker = Worker(**worker_options(settings, redis_url), handle_signals=False)
     worker_task = asyncio.create_task(worker.async_run())
@@ -192,6 +204,7 @@ def serve(host: str, port: int, workers: int) -> None:
         workers=workers,
         access_log=False,
         log_level=settings.log_level.lower(),
+        ws_max_size=WS_MAX_BYTES,
     )
 
 
@@ -556,3 +569,6 @@ def _logging(level: str) -> None:
         # arq logs every job start and finish (a cron sweep every 5 s); ours say what matters.
         logging.getLogger("arq").setLevel(logging.WARNING)
         logging.getLogger("alembic").setLevel(logging.WARNING)
+        # aioice logs every connectivity check, with the client's IP address: not at INFO.
+        for noisy in ("aioice", "aiortc"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from dropin.config import Settings
 from dropin.errors import NotFound
-from dropin.services import rooms
+from dropin.services import links, rooms
 from dropin.store.db import Database
 from signaling.access import CLOSES_AFTER, OPENS_BEFORE, RoomClaims, RoomTokenError, issue_token
 from signaling.access import read_token as read_room_token
@@ -92,6 +92,8 @@ class RoomHub:
         self._relay_config = relay_config
         self._close_grace = close_grace
         self._live: dict[str, LiveRoom] = {}
+        # Rooms that ended and are still letting go of their media.
+        self._ending: set[LiveRoom] = set()
         self._opening = asyncio.Lock()
         self._closed = False
 
@@ -114,6 +116,14 @@ class RoomHub:
             live = await self._open(claims.session_id, now)
             if await rooms.is_removed(self._db, claims.session_id, claims.member_id):
                 raise _Refusal(ErrorCode.REMOVED, "removed from this session", CloseCode.REMOVED)
+            if not await self._still_allowed(claims):
+                # The place (or the role) changed since the token was made: the join link,
+                # exchanged again, says what is true now (403 not_booked, or the new role).
+                raise _Refusal(
+                    ErrorCode.INVALID_TOKEN,
+                    "this token no longer matches your place in the session",
+                    CloseCode.INVALID_TOKEN,
+                )
         except _Refusal as refusal:
             peer.send(ErrorMessage(refusal.code, refusal.message, "hello"))
             peer.close(refusal.close, close_reason(refusal.close))
@@ -134,11 +144,14 @@ class RoomHub:
         )
         return Joined(live, claims)
 
-    def refresh_token(self, claims: RoomClaims, closes_at: datetime) -> tuple[str, int] | None:
-        """A fresh room token for the same member and room, or None once the room has closed."""
+    async def refresh_token(
+        self, claims: RoomClaims, closes_at: datetime
+    ) -> tuple[str, int] | None:
+        """A fresh room token for the same member, room and role, or None once the room has
+        closed or the member no longer has that place (checked in the database)."""
         now = self._clock()
         seconds = int(min(900, (closes_at - now).total_seconds()))
-        if seconds < 1:
+        if seconds < 1 or not await self._still_allowed(claims):
             return None
         token = issue_token(
             self._secret,
@@ -149,6 +162,17 @@ class RoomHub:
             seconds=seconds,
         )
         return token, seconds
+
+    async def _still_allowed(self, claims: RoomClaims) -> bool:
+        """Whether the member still has the token's role in a session that is not cancelled."""
+        try:
+            facts = await rooms.room_facts(self._db, claims.session_id)
+        except NotFound:
+            return False
+        if facts.status == "cancelled":
+            return False
+        role = await links.member_role(self._db, claims.session_id, claims.member_id)
+        return role == claims.role
 
     def now(self) -> datetime:
         """The hub's wall clock (the app's, so tests can move it)."""
@@ -169,8 +193,9 @@ class RoomHub:
     async def close(self) -> None:
         """Close every room's connections (1001) and media; used at server shutdown."""
         self._closed = True
-        rooms_now = list(self._live.values())
+        rooms_now = [*self._live.values(), *self._ending]
         self._live.clear()
+        self._ending.clear()
         await asyncio.gather(*(live.close() for live in rooms_now), return_exceptions=True)
 
     async def _open(self, session_id: str, now: datetime) -> LiveRoom:
@@ -225,6 +250,8 @@ class RoomHub:
     def _ended(self, live: LiveRoom) -> None:
         if self._live.get(live.room_id) is live:
             del self._live[live.room_id]
+        self._ending.add(live)
+        live.when_closed(lambda: self._ending.discard(live))
 
 
 def _seconds(value: float) -> timedelta:

@@ -40,7 +40,7 @@ from signaling.protocol import (
     ServerMessage,
     close_reason,
 )
-from signaling.relay import Relay, RelayConfig, RelayError
+from signaling.relay import AnswerRejected, Relay, RelayConfig, RelayError
 from signaling.room import (
     DEFAULT_FACILITATOR_TIMEOUT,
     DEFAULT_RECONNECT_GRACE,
@@ -100,7 +100,6 @@ class _Media:
 
     # The connection offers go to; None while stopped.
     conn: ConnId | None = None
-    last_offer_id: int = 0
     # The one offer that may be answered now.
     pending: int | None = None
     # The last media operation queued for this participant (they run one after another).
@@ -134,6 +133,9 @@ class LiveRoom:
         self.relay = Relay(on_offer=self._on_offer, on_failed=self._on_failed, config=config)
         self._peers: dict[ConnId, Peer] = {}
         self._media: dict[str, _Media] = {}
+        # Offer ids never repeat for a participant in this room, even across media restarts,
+        # so an answer to a withdrawn offer can never be taken for the current one.
+        self._offer_ids: dict[str, int] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._tick: asyncio.TimerHandle | None = None
         self._time_up: asyncio.TimerHandle | None = None
@@ -198,9 +200,16 @@ class LiveRoom:
         except InvalidSdp as exc:
             peer.send(_error(ErrorCode.BAD_SDP, str(exc)[:200], "answer"))
             return
+        except AnswerRejected as exc:
+            peer.send(_error(ErrorCode.BAD_SDP, str(exc)[:200], "answer"))
+            return
         except RelayError:
             # The offer was withdrawn meanwhile (media restarted, participant left).
             peer.send(_error(ErrorCode.STALE_ANSWER, "that offer was withdrawn", "answer"))
+            return
+        except Exception:
+            logger.exception("room %s: answer from %s failed", self.room_id, pid)
+            peer.send(_error(ErrorCode.BAD_SDP, "the answer could not be applied", "answer"))
             return
         if media.pending == message.offer_id:
             media.pending = None
@@ -233,7 +242,16 @@ class LiveRoom:
         for peer in list(self._peers.values()):
             peer.close(code, reason)
         self._peers.clear()
+        if self._closing is not None:
+            await asyncio.gather(self._closing, return_exceptions=True)
         await self._shutdown()
+
+    def when_closed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the room has let go of everything (after it ended)."""
+        if self._closing is None or self._closing.done():
+            callback()
+        else:
+            self._closing.add_done_callback(lambda _: callback())
 
     def stats(self) -> dict[str, int]:
         """Counts for health checks and leak tests."""
@@ -329,7 +347,18 @@ class LiveRoom:
         pid = effect.participant_id
         media = self._media[pid]
         media.conn = effect.conn
-        offer = await self.relay.add_participant(pid)
+        try:
+            offer = await self.relay.add_participant(pid)
+        except RelayError:
+            if self.ended:
+                return
+            # No media without an offer: close, so the client reconnects and starts afresh.
+            peer = self._peers.get(effect.conn)
+            media.conn = None
+            if peer is not None:
+                peer.send(_error(ErrorCode.NEGOTIATION_TIMEOUT, "media could not start", None))
+                peer.close(CloseCode.TIMEOUT, close_reason(CloseCode.TIMEOUT))
+            raise
         self.relay.set_publishing(pid, audio=effect.audio, video=effect.video)
         if not effect.receiving:
             self.relay.set_receiving(pid, False)
@@ -356,9 +385,10 @@ class LiveRoom:
         peer = self._peers.get(media.conn)
         if peer is None:
             return
-        media.last_offer_id += 1
-        media.pending = media.last_offer_id
-        peer.send(Offer(offer_id=media.last_offer_id, sdp=sdp, fresh=fresh))
+        offer_id = self._offer_ids.get(pid, 0) + 1
+        self._offer_ids[pid] = offer_id
+        media.pending = offer_id
+        peer.send(Offer(offer_id=offer_id, sdp=sdp, fresh=fresh))
 
     async def _on_offer(self, pid: str, sdp: str) -> None:
         """The relay renegotiates ``pid`` (someone came or went)."""

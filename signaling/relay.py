@@ -69,6 +69,15 @@ class RelayError(Exception):
     """A relay call that cannot be honoured (unknown participant, no offer pending...)."""
 
 
+class AnswerRejected(RelayError):
+    """The media stack refused an answer that passed the SDP check; the offer stays pending."""
+
+
+# Trickled candidates accepted per participant connection: a browser sends a handful; more is
+# a client bug or an attempt to make the server send connectivity checks to chosen addresses.
+MAX_REMOTE_CANDIDATES = 50
+
+
 def default_publish_kbps(participants: int) -> int:
     """About 4 Mbit/s of video per subscriber shared by the others, within 250-1200 kbit/s."""
     return max(250, min(1200, 4000 // max(1, participants - 1)))
@@ -198,6 +207,7 @@ class _Participant:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     answer: asyncio.Future[None] | None = None
     negotiation: asyncio.Task[None] | None = None
+    candidates: int = 0
 
 
 def _codec_preferences(kind: str) -> list[Any]:
@@ -277,22 +287,29 @@ class Relay:
     async def handle_answer(self, pid: str, sdp: str) -> None:
         """Apply a participant's answer to the pending offer.
 
-        Raises :class:`~signaling.sdp_check.InvalidSdp` for a refused SDP and
-        :class:`RelayError` when no offer is pending or aiortc rejects it.
+        Raises :class:`~signaling.sdp_check.InvalidSdp` for an SDP the check refuses,
+        :class:`AnswerRejected` when aiortc refuses it (the offer stays pending), and
+        :class:`RelayError` when no offer is pending (any more).
         """
         p = self._get(pid)
         async with p.lock:
             if p.answer is None or p.answer.done():
                 raise RelayError(f"no offer pending for {pid}")
+            answer = p.answer
             local = p.pc.localDescription
             expected = local.sdp.count("\nm=") if local is not None else None
             check_answer(sdp, max_bytes=self.config.max_sdp_bytes, expected_media_sections=expected)
             try:
                 await p.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
             except Exception as exc:
-                raise RelayError(f"answer refused: {exc}") from exc
+                if answer.done() or self._participants.get(pid) is not p:
+                    raise RelayError("the offer was withdrawn") from None
+                raise AnswerRejected(f"answer refused: {type(exc).__name__}") from None
+            # The participant may have been removed, or the offer timed out, meanwhile.
+            if answer.done() or self._participants.get(pid) is not p:
+                raise RelayError("the offer was withdrawn")
             self._bind(p)
-            p.answer.set_result(None)
+            answer.set_result(None)
         if not p.answered:
             p.answered = True
             # Everyone already in now gets this participant's tracks.
@@ -337,11 +354,19 @@ class Relay:
         if not candidate:
             await p.pc.addIceCandidate(None)
             return
+        if p.candidates >= MAX_REMOTE_CANDIDATES:
+            raise RelayError("too many candidates")
+        p.candidates += 1
         try:
             # aiortc's parser asserts on a short line: any exception means "does not parse".
             parsed = candidate_from_sdp(candidate.removeprefix("candidate:"))
         except Exception as exc:
             raise RelayError(f"candidate does not parse: {type(exc).__name__}") from None
+        if parsed.ip.endswith(".local"):
+            # A browser's mDNS name for a LAN address: the server cannot resolve it (and aioice
+            # would block for a second trying). The browser's own checks reach the server and
+            # are learnt as peer-reflexive candidates instead.
+            return
         parsed.sdpMid = sdp_mid
         # With BUNDLE every candidate belongs to the first m-section's transport.
         parsed.sdpMLineIndex = 0 if sdp_mid is None and sdp_mline_index is None else sdp_mline_index

@@ -59,6 +59,8 @@ MAX_QUEUED = 512
 CLOSE_WAIT = 5.0
 # A room token is refreshed this long before it expires (or at half its life if shorter).
 REFRESH_MARGIN = 120.0
+# RFC 6455 "internal error": the client reconnects.
+SERVER_ERROR = 1011
 
 
 class TokenBucket:
@@ -98,6 +100,7 @@ class Connection:
         self.bad_messages = 0
         self.joined: tuple[LiveRoom, RoomClaims] | None = None
         self._refresh: asyncio.TimerHandle | None = None
+        self._refreshing: asyncio.Future[None] | None = None
 
     @property
     def id(self) -> str:
@@ -147,20 +150,33 @@ class Connection:
         """Send a ``token_refresh`` after ``delay`` seconds, and again before that one expires."""
         self.cancel_refresh()
         loop = asyncio.get_running_loop()
-        self._refresh = loop.call_later(max(0.0, delay), self._send_refresh, hub)
+        self._refresh = loop.call_later(max(0.0, delay), self._start_refresh, hub)
 
     def cancel_refresh(self) -> None:
         if self._refresh is not None:
             self._refresh.cancel()
             self._refresh = None
+        if self._refreshing is not None:
+            self._refreshing.cancel()
+            self._refreshing = None
 
-    def _send_refresh(self, hub: RoomHub) -> None:
+    def _start_refresh(self, hub: RoomHub) -> None:
         self._refresh = None
+        self._refreshing = asyncio.ensure_future(self._send_refresh(hub))
+
+    async def _send_refresh(self, hub: RoomHub) -> None:
         if self.joined is None or self.closing:
             return
         live, claims = self.joined
-        fresh = hub.refresh_token(claims, live.closes_at)
-        if fresh is None:
+        try:
+            # Checked against the database again: a member who lost their place (booking
+            # cancelled, facilitator replaced, session cancelled) gets no new token.
+            fresh = await hub.refresh_token(claims, live.closes_at)
+        except Exception:
+            logger.exception("connection %s: token refresh failed", self._id)
+            fresh = None
+        self._refreshing = None
+        if fresh is None or self.closing:
             return
         token, seconds = fresh
         self.send(TokenRefresh(token=token, expires_in=seconds))
@@ -183,6 +199,11 @@ async def room_socket(websocket: WebSocket) -> None:
             conn.send(ErrorMessage(ErrorCode.NO_SUCH_ROOM, "rooms are not enabled", None))
             conn.close(CloseCode.NO_SUCH_ROOM, close_reason(CloseCode.NO_SUCH_ROOM))
         await _serve(websocket, conn, hub)
+    except Exception:
+        # A bug, or the database failing under hello: never "1000, you left". 1011 tells the
+        # client to reconnect, and the grace window keeps its place meanwhile.
+        logger.exception("connection %s failed", conn.id)
+        conn.close(SERVER_ERROR, "server error")
     finally:
         conn.cancel_refresh()
         if conn.joined is not None:

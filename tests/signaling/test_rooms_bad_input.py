@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
+from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from dropin.config import Settings
 from dropin.store.db import Database
@@ -220,6 +222,97 @@ async def test_a_full_room_refuses_a_new_parent(server: LiveServer, made: list[R
     reply = await kim.hello(await server.token(kims))
     assert reply["code"] == "room_full"
     assert (await kim.wait_closed()).code == 4424
-    # Facilitators are never refused for capacity; nor is a reconnect of someone inside.
+    # Sam's token no longer matches his place (his booking is gone): refused, and the join
+    # link, exchanged again, says why.
     sam2 = new(server, made, "Sam")
-    assert (await sam2.hello(sam_token))["resumed"] is True
+    assert (await sam2.hello(sam_token))["code"] == "invalid_token"
+    assert (await sam2.wait_closed()).code == 4401
+    again = await server.exchange(seat.links["Sam"])
+    assert again.status_code == 403 and again.json()["error"] == "not_booked"
+
+
+async def test_too_many_candidates_are_refused(server: LiveServer, made: list[RoomClient]) -> None:
+    server.hub.settings = dataclasses.replace(server.hub.settings, answer_timeout=15.0)
+    seat = await server.seat([])
+    fran = new(server, made, "Fran", answer=False)
+    await fran.enter(await server.token(seat.links["Fran"]))
+    await fran.next("offer")
+    for port in range(50):
+        candidate = f"candidate:{port} 1 udp 2122260223 127.0.0.1 {40000 + port} typ host"
+        await fran.send({"type": "ice_candidate", "candidate": candidate, "sdp_mid": "0"})
+        await asyncio.sleep(0.12)  # within the rate limit
+    assert not fran.saw("error")
+    await fran.send(
+        {"type": "ice_candidate", "candidate": "candidate:x 1 udp 1 127.0.0.1 1 typ host"}
+    )
+    error = await fran.next("error")
+    assert error["code"] == "invalid_value" and "too many" in error["message"]
+
+
+async def test_a_server_error_closes_with_1011_not_1000(
+    server: LiveServer, made: list[RoomClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seat = await server.seat(["Sam"])
+    sam = new(server, made)
+    await sam.hello(await server.token(seat.links["Sam"]))
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("signaling.live.LiveRoom.handle", broken)
+    await sam.send({"type": "accept_agreement"})
+    # 1011: the client reconnects (its place is kept), instead of believing it left.
+    assert (await sam.wait_closed()).code == 1011
+
+
+async def test_no_fresh_token_once_the_place_is_gone(
+    server: LiveServer, made: list[RoomClient]
+) -> None:
+    seat = await server.seat(["Sam"])
+    short = issue_token(
+        server.settings.secret_key,
+        member_id=seat.members["Sam"],
+        session_id=seat.session_id,
+        role="parent",
+        now=datetime.now(UTC),
+        seconds=3,
+    )
+    sam = new(server, made)
+    assert (await sam.hello(short))["type"] == "welcome"
+    await server.ok("DELETE", f"/api/v1/bookings/{seat.bookings['Sam']}")
+    await asyncio.sleep(3)
+    assert not sam.saw("token_refresh")
+
+
+async def test_mdns_candidates_and_answers_aiortc_refuses(
+    server: LiveServer, made: list[RoomClient]
+) -> None:
+    server.hub.settings = dataclasses.replace(server.hub.settings, answer_timeout=10.0)
+    seat = await server.seat([])
+    fran = new(server, made, "Fran", answer=False)
+    await fran.enter(await server.token(seat.links["Fran"]))
+    offer = await fran.next("offer")
+    # A browser's mDNS name (which the server cannot resolve) is ignored at once, not looked up.
+    mdns = "candidate:1 1 udp 2122260223 0b1c5c4d-5e6f.local 54321 typ host"
+    started = asyncio.get_running_loop().time()
+    for _ in range(5):
+        await fran.send({"type": "ice_candidate", "candidate": mdns, "sdp_mid": "0"})
+    await fran.send({"type": "raise_hand"})  # answered only after the candidates
+    await fran.next("participant_updated")
+    assert asyncio.get_running_loop().time() - started < 0.5
+    assert not fran.saw("error")
+    # An answer aiortc refuses after the SDP check passed is bad_sdp, and the offer stays open:
+    # a good answer to it still works.
+    client_pc = RTCPeerConnection()
+    try:
+        await client_pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
+        await client_pc.setLocalDescription(await client_pc.createAnswer())
+        good = client_pc.localDescription.sdp
+        broken = re.sub(r"(?m)^c=IN IP4 .*$", "c=IN IP4", good)
+        await fran.send({"type": "answer", "offer_id": offer["offer_id"], "sdp": broken})
+        assert (await fran.next("error"))["code"] == "bad_sdp"
+        await fran.send({"type": "answer", "offer_id": offer["offer_id"], "sdp": good})
+        await wait_until(lambda: client_pc.connectionState == "connected", timeout=10, what="media")
+        assert len(fran.saw("error")) == 1
+    finally:
+        await client_pc.close()

@@ -229,10 +229,14 @@ async def test_facilitator_controls_are_enforced_on_the_server(
     assert (left["participant_id"], left["reason"]) == (sid, "left")
     assert (await fran.next("participant_left"))["reason"] == "sent_to_waiting"
     await wait_until(lambda: server.hub.stats()["relay_participants"] == 2, timeout=5)
+    first_ids = [o["offer_id"] for o in sam.saw("offer")]
     await fran.send({"type": "admit", "participant_id": sid})
     await sam.next("admitted")
-    offer = await sam.next("offer")
+    await wait_until(lambda: len(sam.saw("offer")) > len(first_ids), timeout=5, what="offer")
+    offer = sam.saw("offer")[len(first_ids)]
     assert offer["fresh"] is True
+    # Offer ids never repeat in a room: an old answer can never fit the new offer.
+    assert offer["offer_id"] > max(first_ids)
 
 
 async def test_removal_sticks_for_the_session(

@@ -7,7 +7,7 @@
 
 import { LocalMedia, RoomMedia } from "./media.js";
 import { RoomSocket } from "./socket.js";
-import { LevelWatcher, chime, resumeAudio } from "./sound.js";
+import { LevelWatcher, chime, resumeAudio, suspendAudio } from "./sound.js";
 import { ICONS, announce, el, initials, make, show } from "./view.js";
 
 const token = decodeURIComponent(location.pathname.split("/")[2] || "");
@@ -33,10 +33,14 @@ const S = {
   audioEls: new Map(), // pid -> <audio>
   view: "loading",
   endReason: null,
-  timings: { ask: null, admitted: null, firstFrame: null },
+  // Milliseconds after "Ask to join" (performance.now()), for diagnostics and the benchmark.
+  timings: { ask: null, welcome: null, admitted: null, offer: null, connected: null, firstFrame: null },
 };
 
+// The microphone meter before joining (WebAudio). In the call, speaking rings come from the
+// peer connection's own audio levels instead: no audio graph per participant to run.
 const levels = new LevelWatcher(onLevels);
+let speakingTimer = null;
 const storageKey = () => `dropin:${S.info ? S.info.session_id : token.slice(0, 16)}`;
 
 // ------------------------------------------------------------------ start
@@ -280,6 +284,7 @@ function permissionProblem(err, what) {
   el("permission-text").textContent = text;
   el("permission-help").replaceChildren(...help.map((h) => make("li", { text: h })));
   el("permission-audio-only").hidden = what !== "camera";
+  if (what === "microphone") el("prejoin-mic").disabled = true;
   el("permission-problem").hidden = false;
   announce(text);
 }
@@ -292,7 +297,9 @@ async function ask() {
   S.name = name;
   S.timings.ask = performance.now();
   el("ask").disabled = true;
-  await resumeAudio();
+  resumeAudio(); // inside the click, so sound may play; no need to wait for it
+  levels.stop();
+  if (S.info.role !== "facilitator") setTimeout(suspendAudio, 500); // only the chime needs it
   sessionStorage.setItem(storageKey(), JSON.stringify({ name, camOn: S.camOn, micOn: S.micOn, audioOnly: S.audioOnly, listenOnly: S.listenOnly }));
   connect();
 }
@@ -356,7 +363,9 @@ function onMessage(msg) {
     case "welcome": return welcome(msg);
     case "waiting": return showWaiting(msg.position);
     case "admitted": return enterRoom(msg.room);
-    case "offer": return S.media && S.media.offer(msg);
+    case "offer":
+      mark("offer");
+      return S.media && S.media.offer(msg);
     case "knock":
       S.waiting = msg.waiting;
       renderWaiting();
@@ -412,7 +421,12 @@ function onMessage(msg) {
   }
 }
 
+function mark(what) {
+  if (S.timings.ask !== null && S.timings[what] === null) S.timings[what] = performance.now() - S.timings.ask;
+}
+
 function welcome(msg) {
+  mark("welcome");
   S.me = msg.participant_id;
   S.role = msg.role;
   S.iceServers = msg.ice_servers;
@@ -451,16 +465,17 @@ function showWaiting(position) {
 
 function enterRoom(room) {
   applySnapshot(room);
-  S.timings.admitted = performance.now();
+  mark("admitted");
   if (!S.media) {
     S.media = new RoomMedia({
       local,
       iceServers: S.iceServers || [],
       send,
       onRemote,
-      onState: () => {},
+      onState: (state) => { if (state === "connected") mark("connected"); },
     });
   }
+  if (speakingTimer === null) speakingTimer = setInterval(showSpeaking, 400);
   if (S.view !== "room") {
     S.view = "room";
     document.body.classList.add("in-room");
@@ -709,7 +724,6 @@ function onRemote(pid, kind, track) {
     if (!track) {
       if (audio) { audio.srcObject = null; audio.remove(); }
       S.audioEls.delete(pid);
-      levels.unwatch(pid);
       return;
     }
     if (!audio) {
@@ -719,7 +733,6 @@ function onRemote(pid, kind, track) {
     }
     audio.srcObject = new MediaStream([track]);
     audio.play().catch(() => { el("sound-on").hidden = false; });
-    levels.watch(pid, track);
   } else {
     const p = S.participants.get(pid);
     if (p) renderTile(p);
@@ -727,17 +740,18 @@ function onRemote(pid, kind, track) {
 }
 
 function onLevels(map) {
-  if (S.view === "prejoin") {
-    const level = map.get("me") || 0;
-    el("meter-fill").style.width = `${level}%`;
-    document.querySelector(".meter").setAttribute("aria-valuenow", String(level));
-    return;
-  }
+  const level = map.get("me") || 0;
+  el("meter-fill").style.width = `${level}%`;
+  document.querySelector(".meter").setAttribute("aria-valuenow", String(level));
+}
+
+async function showSpeaking() {
+  if (!S.media) return;
+  const audio = await S.media.levels();
   for (const [pid, tile] of S.tiles) {
     const p = S.participants.get(pid);
-    const key = pid === S.me ? "me" : pid;
-    const level = map.get(key) || 0;
-    tile.li.classList.toggle("speaking", !!p && !p.audio_muted && level > 6);
+    const level = audio[pid === S.me ? "me" : pid] || 0;
+    tile.li.classList.toggle("speaking", !!p && !p.audio_muted && level > 0.03);
   }
 }
 
@@ -764,6 +778,8 @@ function renderWaiting() {
 // ------------------------------------------------------------------ the end
 
 function onEnd(code, err) {
+  clearInterval(speakingTimer);
+  speakingTimer = null;
   leaveMedia();
   local.stop();
   levels.stop();

@@ -55,6 +55,24 @@ export class LocalMedia {
     return track;
   }
 
+  /**
+   * Capture no more than the room needs (see sendScale): less for the camera, the encoder and
+   * the battery to do. Best effort: a camera that cannot do it keeps its size.
+   */
+  async fitCamera(participants) {
+    const track = this.videoTrack;
+    if (!track) return;
+    const width = Math.round(640 / sendScale(participants));
+    if (track.getSettings().width === width) return;
+    try {
+      await track.applyConstraints({
+        width: { ideal: width },
+        height: { ideal: Math.round(width * 9 / 16) },
+        frameRate: { ideal: 24, max: 30 },
+      });
+    } catch { /* keep what we have */ }
+  }
+
   /** Stop the camera completely, so its light goes off. */
   stopCamera() {
     if (this.videoTrack) this.videoTrack.stop();
@@ -103,6 +121,16 @@ export function sendKbps(participants) {
   return Math.max(250, Math.min(1200, Math.floor(4000 / Math.max(1, participants - 1))));
 }
 
+/**
+ * How much to scale our 640x360 camera down for a room this size. Every page decodes every
+ * other camera, and tiles shrink as the room grows (on a phone especially): 640x360 for up
+ * to three people, 480x270 for four, 320x180 from five.
+ */
+export function sendScale(participants) {
+  if (participants <= 3) return 1;
+  return participants === 4 ? 1.333 : 2;
+}
+
 /** The page's one peer connection to the relay, rebuilt on a fresh offer. */
 export class RoomMedia {
   /**
@@ -120,6 +148,7 @@ export class RoomMedia {
     this.publish = { audio: null, video: null };
     this.chain = Promise.resolve();
     this.kbps = 1200;
+    this.participants = 2;
   }
 
   /** Answer an offer; offers are handled strictly one after another. */
@@ -181,7 +210,9 @@ export class RoomMedia {
 
   /** Cap what we send for the room's size: the relay forwards, it does not adapt. */
   async setRoomSize(participants) {
+    this.participants = participants;
     this.kbps = sendKbps(participants);
+    await this.opts.local.fitCamera(participants);
     await this.applyBitrate();
   }
 
@@ -191,6 +222,11 @@ export class RoomMedia {
     const params = sender.getParameters();
     if (!params.encodings || params.encodings.length === 0) return;
     params.encodings[0].maxBitrate = this.kbps * 1000;
+    params.encodings[0].maxFramerate = 24;
+    // The camera is already captured at the room's size (fitCamera); scale only if it could not.
+    const captured = this.opts.local.videoTrack ? this.opts.local.videoTrack.getSettings().width || 640 : 640;
+    const wanted = 640 / sendScale(this.participants);
+    params.encodings[0].scaleResolutionDownBy = Math.max(1, captured / wanted);
     try { await sender.setParameters(params); } catch { /* not negotiated yet */ }
   }
 
@@ -200,6 +236,16 @@ export class RoomMedia {
     if (!this.pc) return out;
     const report = await this.pc.getStats();
     report.forEach((s) => {
+      if (s.type === "outbound-rtp" && s.kind === "video") {
+        // What we send, under a key no participant id can take.
+        out["-sent"] = {
+          width: s.frameWidth || 0,
+          height: s.frameHeight || 0,
+          framesPerSecond: s.framesPerSecond || 0,
+          framesEncoded: s.framesEncoded || 0,
+          limitedBy: s.qualityLimitationReason || "none",
+        };
+      }
       if (s.type !== "inbound-rtp") return;
       const pid = this.byMid.get(s.mid);
       if (!pid) return;
@@ -209,6 +255,22 @@ export class RoomMedia {
         entry.framesPerSecond = s.framesPerSecond || 0;
       } else {
         entry.totalSamplesReceived += s.totalSamplesReceived || 0;
+      }
+    });
+    return out;
+  }
+
+  /** Audio levels (0-1) by participant id, and "me" for our own microphone. */
+  async levels() {
+    const out = {};
+    if (!this.pc) return out;
+    const report = await this.pc.getStats();
+    report.forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "audio") {
+        const pid = this.byMid.get(s.mid);
+        if (pid) out[pid] = s.audioLevel || 0;
+      } else if (s.type === "media-source" && s.kind === "audio") {
+        out.me = s.audioLevel || 0;
       }
     });
     return out;

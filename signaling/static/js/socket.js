@@ -2,7 +2,7 @@
 // reconnecting by itself within the server's grace window.
 
 // Closes after which reconnecting would not help: the page shows why instead.
-const FINAL = new Set([1000, 4400, 4403, 4404, 4406, 4409, 4410, 4413, 4423, 4424]);
+const FINAL = new Set([1000, 1009, 4400, 4403, 4404, 4406, 4409, 4410, 4413, 4423, 4424]);
 const BACKOFF = [250, 500, 1000, 2000, 3000, 5000];
 
 export class RoomSocket {

@@ -1,5 +1,5 @@
-// Sound helpers on one shared AudioContext: a soft chime for knocks, and audio levels for the
-// microphone meter and the "speaking" rings (forwarded audio carries no level header).
+// Sound helpers on one shared AudioContext: a soft chime for knocks, and the microphone meter
+// before joining. (In the call, speaking rings use the peer connection's audio levels.)
 
 let context = null;
 
@@ -17,10 +17,17 @@ export async function resumeAudio() {
   return ctx.state === "running";
 }
 
+/** Stop the audio clock while nothing needs it (it costs CPU even when silent). */
+export async function suspendAudio() {
+  if (context && context.state === "running") {
+    try { await context.suspend(); } catch { /* already closed */ }
+  }
+}
+
 /** Two soft notes, for a knock at the waiting room. */
-export function chime() {
+export async function chime() {
   const ctx = audioContext();
-  if (ctx.state !== "running") return;
+  if (ctx.state !== "running" && !(await resumeAudio())) return;
   const now = ctx.currentTime;
   [660, 880].forEach((freq, i) => {
     const osc = ctx.createOscillator();
