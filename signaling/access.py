@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import jwt
 
 from dropin.errors import DropinError
 from dropin.services import links
+from dropin.services.rooms import CLOSES_AFTER, OPENS_BEFORE
 from dropin.services.sessions import get_session
 from dropin.store.db import Database
 
@@ -24,9 +25,6 @@ ISSUER = "dropin"
 AUDIENCE = "dropin:room"
 ALGORITHM = "HS256"
 TOKEN_SECONDS = 900
-# The room opens this long before the start and closes this long after the end.
-OPENS_BEFORE = timedelta(minutes=15)
-CLOSES_AFTER = timedelta(minutes=10)
 _REQUIRED = ("iss", "aud", "sub", "sid", "role", "jti", "iat", "exp")
 
 
@@ -122,12 +120,12 @@ async def exchange(db: Database, secret: str, join_token: str, *, now: datetime)
     Forbidden (no place any more), :class:`TooEarly` (opens 15 minutes before the start).
     The token never outlives the room (the session's end plus a short grace).
     """
-    admission = await links.admit(db, secret, join_token, now)
+    admission = await links.admit(db, secret, join_token, now, grace=CLOSES_AFTER)
     view = await get_session(db, admission.session_id)
     opens = view.starts_at - OPENS_BEFORE
     if now < opens:
         raise TooEarly({"message": "the room is not open yet", "opens_at": opens.isoformat()})
-    # (After the end, admit() has already refused: nobody new comes in then.)
+    # (After the room closes, admit() has already refused.)
     # Never past the room's closing time, never more than 15 minutes.
     seconds = int(min(TOKEN_SECONDS, (view.ends_at + CLOSES_AFTER - now).total_seconds()))
     token = issue_token(

@@ -21,8 +21,9 @@ from datetime import datetime, timedelta
 from dropin.config import Settings
 from dropin.errors import NotFound
 from dropin.services import links, rooms
+from dropin.services.rooms import CLOSES_AFTER, OPENS_BEFORE
 from dropin.store.db import Database
-from signaling.access import CLOSES_AFTER, OPENS_BEFORE, RoomClaims, RoomTokenError, issue_token
+from signaling.access import RoomClaims, RoomTokenError, issue_token
 from signaling.access import read_token as read_room_token
 from signaling.ice import IceConfig, ice_servers
 from signaling.live import LiveRoom, Peer, RoomSettings

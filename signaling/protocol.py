@@ -106,8 +106,8 @@ PROTOCOL_VERSION: Final = 1
 # letting a client make the server parse megabytes.
 MAX_MESSAGE_BYTES: Final = 64 * 1024
 
-# After this many rejected messages on one connection the server closes it with 4400: one bad
-# message is a client bug worth an explanation, a stream of them is abuse.
+# After this many malformed messages (MALFORMED) on one connection the server closes it with
+# 4400: one bad message is a client bug worth an explanation, a stream of them is abuse.
 MAX_BAD_MESSAGES: Final = 10
 
 MAX_DISPLAY_NAME_CHARS: Final = 40
@@ -154,6 +154,26 @@ class ErrorCode(StrEnum):
     BAD_SDP = "bad_sdp"
     STALE_ANSWER = "stale_answer"
     NEGOTIATION_TIMEOUT = "negotiation_timeout"
+
+
+# The errors that count towards MAX_BAD_MESSAGES: a message the client should never have
+# sent in that form. Refusals that depend on the room's state (wrong_state,
+# no_such_participant, stale_answer...) are not counted: honest clients meet them in races,
+# a facilitator double-tapping "Admit" for example.
+MALFORMED: Final = frozenset(
+    {
+        ErrorCode.BAD_JSON,
+        ErrorCode.NOT_OBJECT,
+        ErrorCode.TOO_LARGE,
+        ErrorCode.UNKNOWN_TYPE,
+        ErrorCode.UNSUPPORTED_VERSION,
+        ErrorCode.MISSING_FIELD,
+        ErrorCode.UNKNOWN_FIELD,
+        ErrorCode.WRONG_TYPE,
+        ErrorCode.INVALID_VALUE,
+        ErrorCode.NOT_JOINED,
+    }
+)
 
 
 class CloseCode(IntEnum):

@@ -7,10 +7,11 @@ to any connection without awaiting a slow one. What the server does on each limi
 - no ``hello`` within ``RoomSettings.hello_timeout``: close 4408;
 - a frame over 64 KiB: ``error too_large``, close 4413 (uvicorn itself drops frames over its
   16 MiB ``ws_max_size`` with 1009 before this code sees them);
-- more than ``RATE_BURST`` messages at once or ``RATE_PER_SECOND`` sustained (answers to the
-  server's offers excepted): the extra messages are refused (``error rate_limited``, once per
-  burst) and after ``RATE_STRIKES`` refused in a row the connection is closed with 4429;
-- ``MAX_BAD_MESSAGES`` refused messages of any kind: close 4400;
+- more than ``RATE_BURST`` messages at once or ``RATE_PER_SECOND`` sustained (answers have
+  their own ``ANSWER_BURST`` / ``ANSWERS_PER_SECOND``): the extra messages are refused
+  (``error rate_limited``, once per burst) and after ``RATE_STRIKES`` refused in a row the
+  connection is closed with 4429;
+- ``MAX_BAD_MESSAGES`` malformed messages (``protocol.MALFORMED``): close 4400;
 - a client that reads nothing while ``MAX_QUEUED`` messages pile up for it: close 4408.
 """
 
@@ -33,6 +34,7 @@ from signaling.access import RoomClaims
 from signaling.hub import RoomHub
 from signaling.live import LiveRoom
 from signaling.protocol import (
+    MALFORMED,
     MAX_BAD_MESSAGES,
     Answer,
     ClientMessage,
@@ -53,6 +55,9 @@ logger = logging.getLogger(__name__)
 
 RATE_BURST = 40
 RATE_PER_SECOND = 10.0
+# At most one offer is outstanding per participant and each takes a round trip: far below this.
+ANSWER_BURST = 20
+ANSWERS_PER_SECOND = 5.0
 RATE_STRIKES = 10
 MAX_QUEUED = 512
 # After the server closes, how long it waits for the client's closing handshake.
@@ -107,7 +112,7 @@ class Connection:
         return self._id
 
     def send(self, message: ServerMessage) -> None:
-        """Queue a message; an ``error`` counts against ``MAX_BAD_MESSAGES``."""
+        """Queue a message; a ``MALFORMED`` error counts against ``MAX_BAD_MESSAGES``."""
         if self.closing:
             return
         if len(self._queue) >= MAX_QUEUED:
@@ -116,7 +121,7 @@ class Connection:
             return
         self._queue.append(dump_server_message(message))
         self._wakeup.set()
-        if isinstance(message, ErrorMessage):
+        if isinstance(message, ErrorMessage) and message.code in MALFORMED:
             self.bad_messages += 1
             if self.bad_messages >= MAX_BAD_MESSAGES:
                 self.close(CloseCode.BAD_MESSAGE, close_reason(CloseCode.BAD_MESSAGE))
@@ -220,6 +225,7 @@ async def _serve(websocket: WebSocket, conn: Connection, hub: RoomHub | None) ->
     hello_by = loop.time() + (hub.settings.hello_timeout if hub is not None else 0.0)
     closed_at: float | None = None
     bucket = TokenBucket(RATE_BURST, RATE_PER_SECOND, loop.time())
+    answers = TokenBucket(ANSWER_BURST, ANSWERS_PER_SECOND, loop.time())
     strikes = 0
     while True:
         if conn.closing:
@@ -245,9 +251,10 @@ async def _serve(websocket: WebSocket, conn: Connection, hub: RoomHub | None) ->
         parsed = _parse(conn, message)
         if parsed is None:
             continue
-        # Answers are exempt: the server decides how many offers there are to answer, and an
-        # answer to no outstanding offer is refused (and counted as a bad message) anyway.
-        if not isinstance(parsed, Answer) and not bucket.take(loop.time()):
+        # Answers have their own allowance: the server decides how many offers there are, so
+        # a busy room's renegotiations never eat into what the person can do.
+        limit = answers if isinstance(parsed, Answer) else bucket
+        if not limit.take(loop.time()):
             strikes += 1
             if strikes == 1:
                 conn.send(ErrorMessage(ErrorCode.RATE_LIMITED, "slow down", parsed.type))

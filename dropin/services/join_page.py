@@ -17,12 +17,10 @@ from zoneinfo import ZoneInfo
 from dropin.services.common import group_row, member_row
 from dropin.services.feeds import LinkMaker
 from dropin.services.links import member_role, read_join_token
-from dropin.services.rooms import is_removed
+from dropin.services.rooms import CLOSES_AFTER, OPENS_BEFORE, is_removed
 from dropin.services.sessions import get_session, list_sessions
 from dropin.store.db import Database
 
-# The room opens this long before the start (signaling.access.OPENS_BEFORE says the same).
-OPENS_BEFORE = timedelta(minutes=15)
 # How far ahead the page looks for "the next drop-in".
 NEXT_WITHIN = timedelta(days=400)
 
@@ -87,7 +85,8 @@ async def join_info(db: Database, links: LinkMaker, token: str, *, now: datetime
     status: Status
     if session.status == "cancelled":
         status = "cancelled"
-    elif now >= session.ends_at:
+    elif now >= session.ends_at + CLOSES_AFTER:
+        # (Until then the room is still open: a drop-in that overruns can be rejoined.)
         status = "ended"
     elif role is None:
         status = "no_place"
@@ -98,7 +97,11 @@ async def join_info(db: Database, links: LinkMaker, token: str, *, now: datetime
     else:
         status = "open"
     upcoming = await list_sessions(
-        db, session.group_id, start=session.starts_at, end=now + NEXT_WITHIN, now=now
+        db,
+        session.group_id,
+        start=session.starts_at,
+        end=max(session.starts_at, now) + NEXT_WITHIN,
+        now=now,
     )
     following = next(
         (

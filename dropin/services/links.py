@@ -101,16 +101,18 @@ class Admission:
     role: str
 
 
-async def admit(db: Database, secret: str, token: str, now: datetime) -> Admission:
-    """Check a join link now: Gone if the session ended or was cancelled, Forbidden if the
-    member no longer has a place or was removed from the room, NotFound if the link is not
-    genuine."""
+async def admit(
+    db: Database, secret: str, token: str, now: datetime, *, grace: timedelta = timedelta(0)
+) -> Admission:
+    """Check a join link now: Gone if the session ended (more than ``grace`` ago) or was
+    cancelled, Forbidden if the member no longer has a place or was removed from the room,
+    NotFound if the link is not genuine."""
     claim = read_join_token(secret, token, now)
     async with db.read() as conn:
         session = await session_row(conn, claim.session_id)
     if session.status == "cancelled":
         raise Gone("this drop-in has been cancelled", code="session_cancelled")
-    if now >= session.ends_at:
+    if now >= session.ends_at + grace:
         raise Gone("this drop-in has ended", code="session_over")
     role = await member_role(db, claim.session_id, claim.member_id)
     if role is None:

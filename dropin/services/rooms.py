@@ -8,13 +8,18 @@ server restarts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
 from dropin.services.common import session_row
 from dropin.store.db import Database
 from dropin.store.tables import room_removals
+
+# The room opens this long before the session starts, and stays open this long after it ends
+# (drop-ins overrun; people who drop out then can still come back).
+OPENS_BEFORE = timedelta(minutes=15)
+CLOSES_AFTER = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,9 @@ async def join_landing(request: Request) -> Response:
         links.read_join_token(state.settings.secret_key, request.path_params["token"], utcnow())
     except DropinError as exc:
         return error_page(exc)
-    return HTMLResponse(JOIN_HTML.read_text(), headers=join_headers(state.settings.public_url))
+    return HTMLResponse(
+        JOIN_HTML.read_text(encoding="utf-8"), headers=join_headers(state.settings.public_url)
+    )
 
 
 async def join_page_info(request: Request) -> Response:

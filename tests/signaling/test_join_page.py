@@ -113,7 +113,7 @@ async def test_a_drop_in_in_the_browser(server: LiveServer, browser: Browser) ->
     await fran.page.click(f"{sam_tile} .tile-menu button:text('Mute Sam')")
     await alex.page.wait_for_selector(f"{sam_tile} .mic-off:not([hidden])")
     await fran.page.wait_for_selector(f"{sam_tile} .mic-off:not([hidden])")
-    await sam.page.wait_for_selector("#ctl-mic[aria-pressed='true']")
+    await sam.page.wait_for_selector("#ctl-mic .label:text('Unmute')")
 
     # A reload puts Alex straight back in the room, without knocking again.
     await alex.page.reload()

@@ -255,6 +255,14 @@ async def test_keyboard_only_and_labelled_controls(server: LiveServer, browser: 
         }).map((e) => e.outerHTML)"""
     )
     assert unnamed == []
+    # A name the server would refuse is caught on the page, kindly, before anything is sent.
+    await sam.page.fill("#name-input", "Sam\u200b")
+    await sam.page.check("#agree")
+    await sam.page.click("#ask")
+    await sam.page.wait_for_selector("#prejoin-error:not([hidden])")
+    assert "character" in await sam.page.inner_text("#prejoin-error")
+    await sam.page.fill("#name-input", "Sam")
+    await sam.page.uncheck("#agree")
     # Agree and ask with the keyboard alone.
     await sam.page.focus("#agree")
     await sam.page.keyboard.press("Space")

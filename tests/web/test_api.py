@@ -227,10 +227,13 @@ async def test_facilitators_and_join_links(api: Api) -> None:
     assert flink["role"] == "facilitator"
     refused = await api.request("POST", links_url, json={"member_id": other["id"]})
     assert refused.status_code == 403 and refused.json()["error"] == "not_booked"
-    page = await api.client.get(link["url"].removeprefix("http://127.0.0.1:8000"))
-    assert page.status_code == 200 and "Evening drop-in" in page.text
+    path = link["url"].removeprefix("http://127.0.0.1:8000")
+    page = await api.client.get(path)
+    assert page.status_code == 200 and 'src="/rooms/static/js/app.js"' in page.text
     assert page.headers["referrer-policy"] == "no-referrer"
-    assert "ann@example.org" not in page.text
+    info = await api.client.get(f"{path}/info")
+    assert info.json()["title"] == "Evening drop-in" and info.json()["role"] == "parent"
+    assert "ann@example.org" not in info.text
     tampered = await api.client.get(link["url"].removeprefix("http://127.0.0.1:8000")[:-3] + "abc")
     assert tampered.status_code == 404 and "does not work" in tampered.text
     # A facilitator cannot also hold a place.

@@ -147,16 +147,34 @@ function tooEarly() {
 
 // ------------------------------------------------------------------ before joining
 
+let prejoinWired = false;
+
 async function prejoin() {
   S.view = "prejoin";
-  el("prejoin-title").textContent = S.info.title;
+  S.socket = null;
+  el("prejoin-title").textContent = S.info.discreet ? "Your drop-in" : S.info.title;
   el("prejoin-when").textContent = `${S.info.when} (${S.info.timezone})`;
-  el("name-input").value = S.info.display_name;
-  el("preview-avatar").textContent = initials(S.info.display_name);
+  el("name-input").value = S.name || S.info.display_name;
+  el("preview-avatar").textContent = initials(el("name-input").value);
+  el("prejoin-error").hidden = true;
+  if (!local.videoTrack) stopPreviewCamera(); // the camera is off unless it is really on
   show("prejoin-view", "prejoin-title");
+  if (!prejoinWired) wirePrejoin();
+  prejoinWired = true;
+  updateAsk();
+  if (!S.listenOnly) await startPreviewMic();
+}
+
+/** The pre-join controls' listeners, added once however often the view is shown. */
+function wirePrejoin() {
+  // Browsers start audio suspended until the person interacts: the meter needs it running.
+  const wake = () => { if (S.view === "prejoin") resumeAudio(); };
+  document.addEventListener("pointerdown", wake);
+  document.addEventListener("keydown", wake);
   el("agree").addEventListener("change", updateAsk);
   el("name-input").addEventListener("input", () => {
     el("preview-avatar").textContent = initials(el("name-input").value);
+    el("prejoin-error").hidden = true;
     updateAsk();
   });
   el("prejoin-camera").addEventListener("click", togglePreviewCamera);
@@ -164,7 +182,7 @@ async function prejoin() {
   el("audio-only").addEventListener("change", () => {
     S.audioOnly = el("audio-only").checked;
     if (S.audioOnly) stopPreviewCamera();
-    el("prejoin-camera").disabled = S.audioOnly;
+    el("prejoin-camera").disabled = S.audioOnly || S.listenOnly;
   });
   el("mic-select").addEventListener("change", async () => {
     try { levels.watch("me", await local.startMic(el("mic-select").value)); } catch (err) { permissionProblem(err, "microphone"); }
@@ -172,10 +190,17 @@ async function prejoin() {
   el("cam-select").addEventListener("change", async () => {
     if (S.camOn) await startPreviewCamera(el("cam-select").value);
   });
-  el("permission-retry").addEventListener("click", () => startPreviewMic());
+  el("permission-retry").addEventListener("click", () => {
+    if (S.failed === "camera") startPreviewCamera(el("cam-select").value);
+    else startPreviewMic();
+  });
   el("permission-listen").addEventListener("click", () => {
+    // Listening only: nothing of ours is captured or sent, the camera light goes off.
     S.listenOnly = true;
     S.micOn = false;
+    stopPreviewCamera();
+    local.stopMic();
+    levels.unwatch("me");
     el("permission-problem").hidden = true;
     el("meter-label").textContent = "Listening only";
     el("prejoin-mic").disabled = true;
@@ -186,6 +211,7 @@ async function prejoin() {
   el("permission-audio-only").addEventListener("click", () => {
     el("audio-only").checked = true;
     S.audioOnly = true;
+    stopPreviewCamera();
     el("prejoin-camera").disabled = true;
     el("permission-problem").hidden = true;
   });
@@ -193,8 +219,6 @@ async function prejoin() {
     event.preventDefault();
     ask();
   });
-  updateAsk();
-  await startPreviewMic();
 }
 
 function updateAsk() {
@@ -211,6 +235,7 @@ async function startPreviewMic() {
     levels.watch("me", track);
     await fillDevices();
   } catch (err) {
+    S.failed = "microphone";
     permissionProblem(err, "microphone");
   }
 }
@@ -229,7 +254,7 @@ function togglePreviewMic() {
   S.micOn = !S.micOn;
   if (local.audioTrack) local.audioTrack.enabled = S.micOn;
   el("prejoin-mic").textContent = S.micOn ? "Mute microphone" : "Unmute microphone";
-  el("prejoin-mic").setAttribute("aria-pressed", String(S.micOn));
+  el("prejoin-mic").setAttribute("data-on", String(S.micOn));
 }
 
 async function togglePreviewCamera() {
@@ -240,15 +265,18 @@ async function togglePreviewCamera() {
 async function startPreviewCamera(deviceId) {
   try {
     const track = await local.startCamera(deviceId);
+    if (S.view !== "prejoin" || S.audioOnly || S.listenOnly) { local.stopCamera(); return; }
     S.camOn = true;
+    el("permission-problem").hidden = true;
     el("preview-video").srcObject = new MediaStream([track]);
     el("preview-video").hidden = false;
     el("preview-avatar").hidden = true;
     el("preview-state").textContent = "Your camera is on";
     el("prejoin-camera").textContent = "Turn camera off";
-    el("prejoin-camera").setAttribute("aria-pressed", "true");
+    el("prejoin-camera").setAttribute("data-on", "true");
     await fillDevices();
   } catch (err) {
+    S.failed = "camera";
     permissionProblem(err, "camera");
   }
 }
@@ -261,7 +289,7 @@ function stopPreviewCamera() {
   el("preview-avatar").hidden = false;
   el("preview-state").textContent = "Your camera is off";
   el("prejoin-camera").textContent = "Turn camera on";
-  el("prejoin-camera").setAttribute("aria-pressed", "false");
+  el("prejoin-camera").setAttribute("data-on", "false");
 }
 
 function permissionProblem(err, what) {
@@ -291,16 +319,43 @@ function permissionProblem(err, what) {
 
 // ------------------------------------------------------------------ joining
 
+/** What the server will refuse in a name (protocol.normalize_display_name), said kindly. */
+function nameProblem(name) {
+  if (!name) return "Please type the name others will see.";
+  if (Array.from(name.normalize("NFC")).length > 40) return "Please use at most 40 characters.";
+  // Control, format (other than the joiners emoji need), private-use and separator characters.
+  if (/[\p{Cc}\p{Co}\p{Cs}\p{Zl}\p{Zp}]/u.test(name) || /[\p{Cf}]/u.test(name.replace(/[\u200c\u200d]/g, ""))) {
+    return "Your name contains a character we cannot show. Please type it with letters only.";
+  }
+  return null;
+}
+
+function showPrejoinError(text) {
+  el("prejoin-error").textContent = text;
+  el("prejoin-error").hidden = false;
+  updateAsk();
+}
+
+function saveChoices() {
+  if (S.info && S.name) {
+    sessionStorage.setItem(storageKey(), JSON.stringify({ name: S.name, camOn: S.camOn, micOn: S.micOn, audioOnly: S.audioOnly, listenOnly: S.listenOnly }));
+  }
+}
+
 async function ask() {
+  if (S.socket && !S.socket.ended) return; // a double tap
   const name = el("name-input").value.trim();
-  if (!name) return;
+  const problem = nameProblem(name);
+  if (problem) return showPrejoinError(problem);
+  el("prejoin-error").hidden = true;
   S.name = name;
   S.timings.ask = performance.now();
   el("ask").disabled = true;
   resumeAudio(); // inside the click, so sound may play; no need to wait for it
   levels.stop();
   if (S.info.role !== "facilitator") setTimeout(suspendAudio, 500); // only the chime needs it
-  sessionStorage.setItem(storageKey(), JSON.stringify({ name, camOn: S.camOn, micOn: S.micOn, audioOnly: S.audioOnly, listenOnly: S.listenOnly }));
+  if (!local.audioTrack) S.listenOnly = true; // no microphone: others see us muted
+  saveChoices();
   connect();
 }
 
@@ -415,6 +470,17 @@ function onMessage(msg) {
       return;
     case "room_ended":
       S.endReason = msg.reason;
+      return S.socket && S.socket.finishWith(4410);
+    case "denied":
+      return S.socket && S.socket.finishWith(4406);
+    case "removed":
+      return S.socket && S.socket.finishWith(4403);
+    case "error":
+      if (msg.in_reply_to === "hello" && msg.code === "invalid_value" && S.view === "prejoin") {
+        // The server would not take the name: say so here, and let them fix it.
+        S.socket.finishWith(null);
+        return showPrejoinError("Your name contains a character we cannot show. Please type it with letters only.");
+      }
       return;
     default:
       return;
@@ -433,7 +499,11 @@ function welcome(msg) {
   applySnapshot(msg.room);
   if (msg.state === "lobby") {
     send({ type: "accept_agreement" });
-    send({ type: "knock", audio_muted: !S.micOn || S.listenOnly, camera_on: S.camOn });
+    send({
+      type: "knock",
+      audio_muted: !S.micOn || S.listenOnly || !local.audioTrack,
+      camera_on: S.camOn && !S.audioOnly && !S.listenOnly && !!local.videoTrack,
+    });
   } else if (msg.state === "admitted") {
     enterRoom(msg.room);
   }
@@ -445,10 +515,19 @@ function applySnapshot(room) {
   S.participants = new Map(room.participants.map((p) => [p.participant_id, p]));
   S.waiting = room.waiting;
   const mine = S.participants.get(S.me);
-  if (mine) {
-    S.micOn = !mine.audio_muted;
-    if (local.audioTrack) local.audioTrack.enabled = S.micOn && !S.listenOnly;
+  if (!mine) return;
+  // Our own microphone and camera: whichever side says "off" wins. A mute made while the
+  // connection was down is kept (and told to the server); a mute by the facilitator is kept.
+  if (mine.audio_muted) S.micOn = false;
+  else if (!S.micOn || S.listenOnly || !local.audioTrack) send({ type: "mute_self" });
+  if (local.audioTrack) local.audioTrack.enabled = S.micOn && !S.listenOnly;
+  if (!mine.camera_on && S.camOn) {
+    local.stopCamera();
+    S.camOn = false;
+  } else if (mine.camera_on && !S.camOn) {
+    send({ type: "camera_self", on: false });
   }
+  saveChoices();
 }
 
 function showWaiting(position) {
@@ -524,7 +603,7 @@ function renderRoomState(secondsLeft) {
   el("room-count").textContent = n === 1 ? "Only you so far" : `${n} in the call`;
   el("room-locked").hidden = !S.locked;
   el("lock").textContent = S.locked ? "Unlock the room" : "Lock the room";
-  el("lock").setAttribute("aria-pressed", String(S.locked));
+  el("lock").setAttribute("data-on", String(S.locked));
   const banner = el("room-banner");
   if (S.paused) {
     const minutes = secondsLeft ? Math.max(1, Math.round(secondsLeft / 60)) : null;
@@ -542,18 +621,18 @@ function renderRoomState(secondsLeft) {
 function renderControls() {
   const mic = el("ctl-mic");
   mic.disabled = S.listenOnly;
-  mic.setAttribute("aria-pressed", String(!S.micOn));
+  mic.setAttribute("data-on", String(!S.micOn));
   mic.querySelector(".label").textContent = S.listenOnly ? "No mic" : S.micOn ? "Mute" : "Unmute";
   mic.querySelector(".icon").innerHTML = S.micOn && !S.listenOnly ? ICONS.mic : ICONS.micOff;
   const cam = el("ctl-camera");
   cam.disabled = S.audioOnly || S.listenOnly;
-  cam.setAttribute("aria-pressed", String(S.camOn));
+  cam.setAttribute("data-on", String(S.camOn));
   cam.querySelector(".label").textContent = S.camOn ? "Camera off" : "Camera on";
   cam.querySelector(".icon").innerHTML = S.camOn ? ICONS.camera : ICONS.cameraOff;
   const me = S.participants.get(S.me);
   const hand = el("ctl-hand");
   const raised = !!(me && me.hand_raised);
-  hand.setAttribute("aria-pressed", String(raised));
+  hand.setAttribute("data-on", String(raised));
   hand.querySelector(".label").textContent = raised ? "Lower hand" : "Raise hand";
   hand.querySelector(".icon").innerHTML = ICONS.hand;
   el("ctl-leave").querySelector(".icon").innerHTML = ICONS.leave;
@@ -566,6 +645,7 @@ async function setMic(on, tell = true) {
   S.micOn = on;
   if (local.audioTrack) local.audioTrack.enabled = on;
   if (tell) send({ type: on ? "unmute_self" : "mute_self" });
+  saveChoices();
   renderControls();
 }
 
@@ -573,6 +653,7 @@ async function setCamera(on, tell = true) {
   if (on) {
     try {
       const track = await local.startCamera();
+      if (S.view !== "room") { local.stopCamera(); return; } // left meanwhile
       S.camOn = true;
       if (S.media) await S.media.setVideo(track);
     } catch (err) {
@@ -585,6 +666,7 @@ async function setCamera(on, tell = true) {
     S.camOn = false;
   }
   if (tell) send({ type: "camera_self", on });
+  saveChoices();
   renderControls();
   const me = S.participants.get(S.me);
   if (me) renderTile({ ...me, camera_on: S.camOn });
@@ -663,7 +745,14 @@ function addHostMenu(tile, pid) {
     button.setAttribute("aria-expanded", "false");
   };
   const item = (label, action, cls = "secondary") =>
-    make("button", { type: "button", class: cls, text: label, onclick: () => { close(); action(); button.focus(); } });
+    make("button", {
+      type: "button", class: cls, text: label,
+      onclick: () => {
+        close();
+        if (S.participants.has(pid)) action(); // they may have left meanwhile
+        if (button.isConnected) button.focus();
+      },
+    });
   const fill = () => {
     menu.replaceChildren(
       item(`Mute ${name()}`, () => send({ type: "mute", participant_id: pid })),
@@ -760,24 +849,47 @@ async function showSpeaking() {
 function renderWaiting() {
   if (S.role !== "facilitator") return;
   const list = el("waiting-list");
+  // Keep keyboard focus on the same person's row (or the next one) across updates.
+  const focused = list.contains(document.activeElement) ? document.activeElement : null;
+  const focusedPid = focused && focused.dataset.pid;
+  const focusedIndex = focused ? [...list.querySelectorAll("button")].indexOf(focused) : -1;
   el("waiting-count").textContent = String(S.waiting.length);
   el("admit-all").disabled = S.waiting.length === 0;
   if (S.waiting.length === 0) {
     list.replaceChildren(make("li", { class: "empty", text: "Nobody is waiting." }));
-    return;
+  } else {
+    list.replaceChildren(...S.waiting.map((w) => make("li", {}, [
+      make("span", { class: "who", text: w.connected ? w.display_name : `${w.display_name} (reconnecting)` }),
+      hostButton("Admit", `Admit ${w.display_name}`, "primary", w.participant_id, { type: "admit", participant_id: w.participant_id }),
+      hostButton("Deny", `Deny ${w.display_name}`, "secondary", w.participant_id, { type: "deny", participant_id: w.participant_id }),
+    ])));
   }
-  list.replaceChildren(...S.waiting.map((w) => make("li", {}, [
-    make("span", { class: "who", text: w.connected ? w.display_name : `${w.display_name} (reconnecting)` }),
-    make("button", { type: "button", class: "primary", text: "Admit", "aria-label": `Admit ${w.display_name}`,
-      onclick: () => send({ type: "admit", participant_id: w.participant_id }) }),
-    make("button", { type: "button", class: "secondary", text: "Deny", "aria-label": `Deny ${w.display_name}`,
-      onclick: () => send({ type: "deny", participant_id: w.participant_id }) }),
-  ])));
+  if (focused) {
+    const buttons = [...list.querySelectorAll("button")];
+    const same = buttons.find((b) => b.dataset.pid === focusedPid && b.textContent === focused.textContent);
+    const next = same || buttons[Math.min(Math.max(focusedIndex, 0), buttons.length - 1)];
+    const target = next || (el("admit-all").disabled ? el("waiting-list-title") : el("admit-all"));
+    target.focus();
+  }
+}
+
+/** A facilitator action button that works once (a double tap sends one command). */
+function hostButton(label, ariaLabel, cls, pid, command) {
+  const button = make("button", { type: "button", class: cls, text: label, "aria-label": ariaLabel, "data-pid": pid });
+  button.addEventListener("click", () => {
+    if (button.disabled) return;
+    button.disabled = true;
+    for (const sibling of button.parentElement.querySelectorAll("button")) sibling.disabled = true;
+    send(command);
+  });
+  return button;
 }
 
 // ------------------------------------------------------------------ the end
 
 function onEnd(code, err) {
+  if (code === null) return; // the page took over (a refused name)
+  S.view = "ended";
   clearInterval(speakingTimer);
   speakingTimer = null;
   leaveMedia();
@@ -813,8 +925,8 @@ function onEnd(code, err) {
     case 4424:
       return notice("This drop-in is full", "Every place in the room is taken.", [linkButton("My drop-ins", S.info.page_url)]);
     case 4404:
+      return main(); // the info endpoint says what the room's state is now
     case 4401:
-      if (err && err.status === 425) return main();
       if (err && err.status) return main();
       return notice("We could not connect you", "The drop-in did not answer. Check your internet connection, then try again.", [again]);
     default:

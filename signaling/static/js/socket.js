@@ -103,6 +103,24 @@ export class RoomSocket {
     this.opts.onEnd(code, this.lastError);
   }
 
+  /**
+   * The server said this is the end (removed, denied, room ended): act on the message itself,
+   * so a close frame lost on the way cannot turn it into a reconnect. ``code`` null: the page
+   * handles it itself.
+   */
+  finishWith(code) {
+    if (this.ended) return;
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) ws.close(1000);
+    if (code === null) {
+      this.ended = true;
+      clearTimeout(this.timer);
+    } else {
+      this.finish(code);
+    }
+  }
+
   send(msg) {
     if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
   }

@@ -47,14 +47,16 @@ export async function chime() {
 export class LevelWatcher {
   constructor(onLevels, intervalMs = 150) {
     this.onLevels = onLevels;
+    this.intervalMs = intervalMs;
     this.meters = new Map();
     this.buffer = new Float32Array(512);
-    this.timer = setInterval(() => this.tick(), intervalMs);
+    this.timer = null;
   }
 
   watch(key, track) {
     this.unwatch(key);
     if (!track) return;
+    if (this.timer === null) this.timer = setInterval(() => this.tick(), this.intervalMs);
     const ctx = audioContext();
     const source = ctx.createMediaStreamSource(new MediaStream([track]));
     const analyser = ctx.createAnalyser();
@@ -83,6 +85,7 @@ export class LevelWatcher {
 
   stop() {
     clearInterval(this.timer);
+    this.timer = null;
     for (const key of [...this.meters.keys()]) this.unwatch(key);
   }
 }
