@@ -183,8 +183,11 @@ class LiveRoom:
         if self._peers.pop(peer.id, None) is not None:
             self._apply(self.room.disconnect(peer.id, self.now()))
 
-    async def answer(self, peer: Peer, message: Answer) -> None:
-        """Hand an answer to the relay, if it answers the offer outstanding on ``peer``."""
+    async def answer(self, peer: Peer, message: Answer) -> bool:
+        """Hand an answer to the relay, if it answers the offer outstanding on ``peer``.
+
+        True if the relay took it; False after an ``error`` to the client.
+        """
         pid = self.room.participant_id_for(peer.id)
         media = self._media.get(pid) if pid is not None else None
         if (
@@ -194,25 +197,26 @@ class LiveRoom:
             or media.pending != message.offer_id
         ):
             peer.send(_error(ErrorCode.STALE_ANSWER, "no such offer outstanding", "answer"))
-            return
+            return False
         try:
             await self.relay.handle_answer(pid, message.sdp)
         except InvalidSdp as exc:
             peer.send(_error(ErrorCode.BAD_SDP, str(exc)[:200], "answer"))
-            return
+            return False
         except AnswerRejected as exc:
             peer.send(_error(ErrorCode.BAD_SDP, str(exc)[:200], "answer"))
-            return
+            return False
         except RelayError:
             # The offer was withdrawn meanwhile (media restarted, participant left).
             peer.send(_error(ErrorCode.STALE_ANSWER, "that offer was withdrawn", "answer"))
-            return
+            return False
         except Exception:
             logger.exception("room %s: answer from %s failed", self.room_id, pid)
             peer.send(_error(ErrorCode.BAD_SDP, "the answer could not be applied", "answer"))
-            return
+            return False
         if media.pending == message.offer_id:
             media.pending = None
+        return True
 
     async def candidate(self, peer: Peer, message: IceCandidate) -> None:
         """Add a trickled ICE candidate to ``peer``'s media connection."""

@@ -7,8 +7,8 @@ to any connection without awaiting a slow one. What the server does on each limi
 - no ``hello`` within ``RoomSettings.hello_timeout``: close 4408;
 - a frame over 64 KiB: ``error too_large``, close 4413 (uvicorn itself drops frames over its
   16 MiB ``ws_max_size`` with 1009 before this code sees them);
-- more than ``RATE_BURST`` messages at once or ``RATE_PER_SECOND`` sustained (answers have
-  their own ``ANSWER_BURST`` / ``ANSWERS_PER_SECOND``): the extra messages are refused
+- more than ``RATE_BURST`` messages at once or ``RATE_PER_SECOND`` sustained (an answer to
+  the outstanding offer is never counted; a refused one is): the extra messages are refused
   (``error rate_limited``, once per burst) and after ``RATE_STRIKES`` refused in a row the
   connection is closed with 4429;
 - ``MAX_BAD_MESSAGES`` malformed messages (``protocol.MALFORMED``): close 4400;
@@ -55,9 +55,6 @@ logger = logging.getLogger(__name__)
 
 RATE_BURST = 40
 RATE_PER_SECOND = 10.0
-# At most one offer is outstanding per participant and each takes a round trip: far below this.
-ANSWER_BURST = 20
-ANSWERS_PER_SECOND = 5.0
 RATE_STRIKES = 10
 MAX_QUEUED = 512
 # After the server closes, how long it waits for the client's closing handshake.
@@ -225,7 +222,6 @@ async def _serve(websocket: WebSocket, conn: Connection, hub: RoomHub | None) ->
     hello_by = loop.time() + (hub.settings.hello_timeout if hub is not None else 0.0)
     closed_at: float | None = None
     bucket = TokenBucket(RATE_BURST, RATE_PER_SECOND, loop.time())
-    answers = TokenBucket(ANSWER_BURST, ANSWERS_PER_SECOND, loop.time())
     strikes = 0
     while True:
         if conn.closing:
@@ -251,18 +247,21 @@ async def _serve(websocket: WebSocket, conn: Connection, hub: RoomHub | None) ->
         parsed = _parse(conn, message)
         if parsed is None:
             continue
-        # Answers have their own allowance: the server decides how many offers there are, so
-        # a busy room's renegotiations never eat into what the person can do.
-        limit = answers if isinstance(parsed, Answer) else bucket
-        if not limit.take(loop.time()):
-            strikes += 1
-            if strikes == 1:
-                conn.send(ErrorMessage(ErrorCode.RATE_LIMITED, "slow down", parsed.type))
-            if strikes >= RATE_STRIKES:
-                conn.close(CloseCode.RATE_LIMITED, close_reason(CloseCode.RATE_LIMITED))
+        # An answer to the outstanding offer is never limited: the server decides how many
+        # offers there are (a room where people come and go fast makes many). An answer the
+        # room refuses is charged like any other message afterwards.
+        if isinstance(parsed, Answer):
+            if await _dispatch(conn, hub, parsed) or bucket.take(loop.time()):
+                continue
+        elif bucket.take(loop.time()):
+            strikes = 0
+            await _dispatch(conn, hub, parsed)
             continue
-        strikes = 0
-        await _dispatch(conn, hub, parsed)
+        strikes += 1
+        if strikes == 1:
+            conn.send(ErrorMessage(ErrorCode.RATE_LIMITED, "slow down", parsed.type))
+        if strikes >= RATE_STRIKES:
+            conn.close(CloseCode.RATE_LIMITED, close_reason(CloseCode.RATE_LIMITED))
 
 
 def _parse(conn: Connection, message: MutableMapping[str, Any]) -> ClientMessage | None:
@@ -281,11 +280,12 @@ def _parse(conn: Connection, message: MutableMapping[str, Any]) -> ClientMessage
         return None
 
 
-async def _dispatch(conn: Connection, hub: RoomHub, parsed: ClientMessage) -> None:
+async def _dispatch(conn: Connection, hub: RoomHub, parsed: ClientMessage) -> bool:
+    """Carry out one message; True only for an answer the room accepted."""
     if isinstance(parsed, Hello):
         if conn.joined is not None:
             conn.send(ErrorMessage(ErrorCode.WRONG_STATE, "already said hello", "hello"))
-            return
+            return False
         joined = await hub.hello(conn, parsed)
         if joined is not None and not conn.closing:
             conn.joined = (joined.room, joined.claims)
@@ -293,17 +293,18 @@ async def _dispatch(conn: Connection, hub: RoomHub, parsed: ClientMessage) -> No
             conn.schedule_refresh(hub, refresh_delay(lifetime))
         elif joined is not None:
             joined.room.disconnect(conn)
-        return
+        return False
     if conn.joined is None:
         conn.send(ErrorMessage(ErrorCode.NOT_JOINED, "say hello first", parsed.type))
-        return
+        return False
     live = conn.joined[0]
     if isinstance(parsed, Answer):
-        await live.answer(conn, parsed)
-    elif isinstance(parsed, IceCandidate):
+        return await live.answer(conn, parsed)
+    if isinstance(parsed, IceCandidate):
         await live.candidate(conn, parsed)
     else:
         live.handle(conn, parsed)
+    return False
 
 
 routes = [WebSocketRoute("/rooms/ws", room_socket)]

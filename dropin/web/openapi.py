@@ -352,6 +352,25 @@ def openapi_spec(server_url: str) -> dict[str, Any]:
             },
         }
     }
+    paths["/j/{token}/info"] = {
+        "get": {
+            "summary": "What the join page shows: session, first name, role, status, next session",
+            "parameters": [
+                {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {
+                "200": {
+                    "description": (
+                        "{status: open|too_early|ended|cancelled|removed|no_place, session_id, "
+                        "title, starts_at, ends_at, opens_at, seconds_until_open, timezone, "
+                        "when, display_name, role, discreet, next_session, page_url, feed_url}"
+                    )
+                },
+                "404": {"description": "Not a join link"},
+                "410": {"description": "Expired link"},
+            },
+        }
+    }
     paths["/j/{token}"] = {
         "get": {
             "summary": "A member's join link (HTML page)",

@@ -249,7 +249,9 @@ async def test_chromium_and_aiortc_see_each_other_through_renegotiations(browser
         print(f"chromium: first decoded frame {first * 1000:.0f} ms after joining")
         assert first < 1.0
         await wait_until(
-            lambda: len(a.frames_from("chrome", "video")) > 20, timeout=5, what="a decodes chrome"
+            lambda: len(a.frames_from("chrome", "video")) > 20,
+            timeout=5,
+            what=f"a decodes chrome (a's errors {a.errors}, relay failures {room.failures})",
         )
 
         c = await room.join("c")  # renegotiates Chromium; c needs Chromium's keyframe
@@ -263,12 +265,15 @@ async def test_chromium_and_aiortc_see_each_other_through_renegotiations(browser
             s = stats[str(mids[key])]
             assert s["framesDecoded"] > 10, (key, s)
             assert s["framesDecoded"] >= s["packetsReceived"] - 2, (key, s)  # all decodable
+        # Audio in the steady state: Chromium's jitter buffer conceals a little while it
+        # settles after a stream starts (up to ~120 ms seen), so measure a later window.
+        await asyncio.sleep(1.5)
+        later = await browser.inbound()
         for key in ("a/audio", "c/audio"):
-            s = stats[str(mids[key])]
-            assert (
-                s["packetsReceived"] > 20
-                and s["concealedSamples"] < 0.05 * s["totalSamplesReceived"]
-            ), (key, s)
+            s, t = stats[str(mids[key])], later[str(mids[key])]
+            received = t["totalSamplesReceived"] - s["totalSamplesReceived"]
+            concealed = t["concealedSamples"] - s["concealedSamples"]
+            assert s["packetsReceived"] > 20 and concealed < 0.05 * received, (key, s, t)
 
         # Loss between the relay and Chromium is repaired hop by hop: Chromium
         # NACKs, the relay answers over RTX from its own history.
