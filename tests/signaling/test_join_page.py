@@ -77,6 +77,8 @@ async def test_a_drop_in_in_the_browser(server: LiveServer, browser: Browser) ->
     await sam.ask()
     await sam.view("waiting")
     await sam.page.wait_for_selector("#waiting-position:text('next in line')")
+    # Nobody sees a waiting parent: the camera they chose rests until they are admitted.
+    assert (await sam.state())["cameraLive"] is False
     await sam.screenshot("waiting-360")
     await alex.ask()
     await alex.view("waiting")
@@ -86,6 +88,7 @@ async def test_a_drop_in_in_the_browser(server: LiveServer, browser: Browser) ->
     await fran.screenshot("facilitator-waiting-1280")
     await fran.page.click("#waiting-list li:has-text('Sam') button:text('Admit')")
     await sam.view("room")
+    await sam.page.wait_for_function("window.__dropin.state().cameraLive")
     # Screen readers hear it: the facilitator's live region says who came in.
     await fran.page.wait_for_function(
         "document.getElementById('announcer').textContent.includes('Sam joined')", timeout=3000

@@ -531,6 +531,9 @@ function applySnapshot(room) {
 }
 
 function showWaiting(position) {
+  // Nothing is sent from the waiting room: the camera rests (its light off) until admitted.
+  // S.camOn keeps the person's choice; enterRoom starts it again.
+  local.stopCamera();
   if (S.view !== "waiting") {
     S.view = "waiting";
     document.body.classList.remove("in-room");
@@ -554,6 +557,7 @@ function enterRoom(room) {
       onState: (state) => { if (state === "connected") mark("connected"); },
     });
   }
+  if (S.camOn && !local.videoTrack) restartCamera();
   if (speakingTimer === null) speakingTimer = setInterval(showSpeaking, 400);
   if (S.view !== "room") {
     S.view = "room";
@@ -647,6 +651,21 @@ async function setMic(on, tell = true) {
   if (tell) send({ type: on ? "unmute_self" : "mute_self" });
   saveChoices();
   renderControls();
+}
+
+/** Back from the waiting room with the camera chosen on: start it and send it again. */
+async function restartCamera() {
+  try {
+    const track = await local.startCamera();
+    if (S.view !== "room" || !S.camOn) { local.stopCamera(); return; }
+    if (S.media) await S.media.setVideo(track);
+    const me = S.participants.get(S.me);
+    if (me) renderTile(me);
+  } catch {
+    S.camOn = false;
+    send({ type: "camera_self", on: false });
+    renderControls();
+  }
 }
 
 async function setCamera(on, tell = true) {
@@ -979,6 +998,8 @@ window.__dropin = {
     waiting: S.waiting,
     paused: S.paused,
     locked: S.locked,
+    // Whether this page holds a live camera track (its light on).
+    cameraLive: !!(local.videoTrack && local.videoTrack.readyState === "live"),
   }),
   timings: S.timings,
 };
