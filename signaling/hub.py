@@ -115,9 +115,10 @@ class RoomHub:
                     CloseCode.INVALID_TOKEN,
                 ) from None
             live = await self._open(claims.session_id, now)
-            if await rooms.is_removed(self._db, claims.session_id, claims.member_id):
+            place = await self._place(claims)
+            if place is not None and place.removed:
                 raise _Refusal(ErrorCode.REMOVED, "removed from this session", CloseCode.REMOVED)
-            if not await self._still_allowed(claims):
+            if place is None or place.role != claims.role:
                 # The place (or the role) changed since the token was made: the join link,
                 # exchanged again, says what is true now (403 not_booked, or the new role).
                 raise _Refusal(
@@ -152,7 +153,10 @@ class RoomHub:
         closed or the member no longer has that place (checked in the database)."""
         now = self._clock()
         seconds = int(min(900, (closes_at - now).total_seconds()))
-        if seconds < 1 or not await self._still_allowed(claims):
+        if seconds < 1:
+            return None
+        place = await self._place(claims)
+        if place is None or place.removed or place.role != claims.role:
             return None
         token = issue_token(
             self._secret,
@@ -164,16 +168,12 @@ class RoomHub:
         )
         return token, seconds
 
-    async def _still_allowed(self, claims: RoomClaims) -> bool:
-        """Whether the member still has the token's role in a session that is not cancelled."""
+    async def _place(self, claims: RoomClaims) -> links.RoomPlace | None:
+        """The member's place now (role, removal), or None if the session is gone."""
         try:
-            facts = await rooms.room_facts(self._db, claims.session_id)
+            return await links.room_place(self._db, claims.session_id, claims.member_id)
         except NotFound:
-            return False
-        if facts.status == "cancelled":
-            return False
-        role = await links.member_role(self._db, claims.session_id, claims.member_id)
-        return role == claims.role
+            return None
 
     def now(self) -> datetime:
         """The hub's wall clock (the app's, so tests can move it)."""

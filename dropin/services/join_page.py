@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 from dropin.services.common import group_row, member_row
 from dropin.services.feeds import LinkMaker
-from dropin.services.links import member_role, read_join_token
-from dropin.services.rooms import CLOSES_AFTER, OPENS_BEFORE, is_removed
+from dropin.services.links import read_join_token, room_place
+from dropin.services.rooms import CLOSES_AFTER, OPENS_BEFORE
 from dropin.services.sessions import get_session, list_sessions
 from dropin.store.db import Database
 
@@ -80,7 +80,8 @@ async def join_info(db: Database, links: LinkMaker, token: str, *, now: datetime
         member = await member_row(conn, claim.member_id)
         group = await group_row(conn, session.group_id)
     zone = member.timezone or group.timezone
-    role = await member_role(db, session.id, member.id)
+    place = await room_place(db, session.id, member.id)
+    role = place.role
     opens_at = session.starts_at - OPENS_BEFORE
     status: Status
     if session.status == "cancelled":
@@ -90,7 +91,7 @@ async def join_info(db: Database, links: LinkMaker, token: str, *, now: datetime
         status = "ended"
     elif role is None:
         status = "no_place"
-    elif await is_removed(db, session.id, member.id):
+    elif place.removed:
         status = "removed"
     elif now < opens_at:
         status = "too_early"

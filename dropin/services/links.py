@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dropin.domain import tokens
 from dropin.errors import Conflict, Forbidden, Gone, NotFound
 from dropin.services.common import member_row, session_row
-from dropin.services.rooms import is_removed
+from dropin.services.rooms import removed_in
 from dropin.services.views import JoinLink
 from dropin.store.db import Database
 from dropin.store.tables import bookings
@@ -35,19 +36,40 @@ class JoinClaim:
 async def member_role(db: Database, session_id: str, member_id: str) -> str | None:
     """``facilitator`` (lead or co), ``parent`` (confirmed booking) or None (not allowed)."""
     async with db.read() as conn:
-        session = await session_row(conn, session_id)
-        if member_id in (session.lead_member_id, session.co_member_id):
-            return "facilitator"
-        booked = (
-            await conn.execute(
-                select(bookings.c.id).where(
-                    bookings.c.session_id == session_id,
-                    bookings.c.member_id == member_id,
-                    bookings.c.status == "confirmed",
-                )
+        return await _role(conn, await session_row(conn, session_id), member_id)
+
+
+async def _role(conn: AsyncConnection, session: Row[Any], member_id: str) -> str | None:
+    if member_id in (session.lead_member_id, session.co_member_id):
+        return "facilitator"
+    booked = (
+        await conn.execute(
+            select(bookings.c.id).where(
+                bookings.c.session_id == session.id,
+                bookings.c.member_id == member_id,
+                bookings.c.status == "confirmed",
             )
-        ).first()
+        )
+    ).first()
     return "parent" if booked is not None else None
+
+
+@dataclass(frozen=True)
+class RoomPlace:
+    """A member's place in a session's room, as the database says now."""
+
+    # facilitator, parent, or None: no place (not booked, or the session is cancelled).
+    role: str | None
+    removed: bool
+
+
+async def room_place(db: Database, session_id: str, member_id: str) -> RoomPlace:
+    """Role and removal in one read, for every hello and token refresh (NotFound: no session)."""
+    async with db.read() as conn:
+        session = await session_row(conn, session_id)
+        role = None if session.status == "cancelled" else await _role(conn, session, member_id)
+        removed = await removed_in(conn, session_id, member_id)
+    return RoomPlace(role, removed)
 
 
 async def issue_join_link(
@@ -114,12 +136,12 @@ async def admit(
         raise Gone("this drop-in has been cancelled", code="session_cancelled")
     if now >= session.ends_at + grace:
         raise Gone("this drop-in has ended", code="session_over")
-    role = await member_role(db, claim.session_id, claim.member_id)
-    if role is None:
+    place = await room_place(db, claim.session_id, claim.member_id)
+    if place.role is None:
         raise Forbidden("you no longer have a place in this drop-in", code="not_booked")
-    if await is_removed(db, claim.session_id, claim.member_id):
+    if place.removed:
         raise Forbidden("a facilitator removed you from this drop-in", code="removed")
-    return Admission(claim.session_id, claim.member_id, role)
+    return Admission(claim.session_id, claim.member_id, place.role)
 
 
 def link_subject(secret: str, purpose: str, token: str, now: datetime) -> dict[str, Any]:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dropin.services.common import session_row
 from dropin.store.db import Database
@@ -48,18 +50,16 @@ async def room_facts(db: Database, session_id: str) -> RoomFacts:
     )
 
 
+def _removal(session_id: str, member_id: str) -> Select[Any]:
+    return select(room_removals.c.member_id).where(
+        room_removals.c.session_id == session_id, room_removals.c.member_id == member_id
+    )
+
+
 async def record_removal(db: Database, session_id: str, member_id: str, now: datetime) -> None:
     """Keep ``member_id`` out of ``session_id``'s room for good (idempotent)."""
     async with db.write() as conn:
-        found = (
-            await conn.execute(
-                select(room_removals.c.member_id).where(
-                    room_removals.c.session_id == session_id,
-                    room_removals.c.member_id == member_id,
-                )
-            )
-        ).first()
-        if found is None:
+        if (await conn.execute(_removal(session_id, member_id))).first() is None:
             await conn.execute(
                 room_removals.insert().values(
                     session_id=session_id, member_id=member_id, removed_at=now
@@ -70,12 +70,9 @@ async def record_removal(db: Database, session_id: str, member_id: str, now: dat
 async def is_removed(db: Database, session_id: str, member_id: str) -> bool:
     """Whether a facilitator removed ``member_id`` from ``session_id``'s room."""
     async with db.read() as conn:
-        found = (
-            await conn.execute(
-                select(room_removals.c.member_id).where(
-                    room_removals.c.session_id == session_id,
-                    room_removals.c.member_id == member_id,
-                )
-            )
-        ).first()
-    return found is not None
+        return await removed_in(conn, session_id, member_id)
+
+
+async def removed_in(conn: AsyncConnection, session_id: str, member_id: str) -> bool:
+    """:func:`is_removed` on an open connection."""
+    return (await conn.execute(_removal(session_id, member_id))).first() is not None

@@ -22,7 +22,7 @@ from aiortc import (
     RTCSessionDescription,
     VideoStreamTrack,
 )
-from aiortc.mediastreams import AudioStreamTrack, MediaStreamError
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, MediaStreamTrack
 
 from signaling.relay import Relay
 
@@ -73,6 +73,28 @@ def publish_mids(offer_sdp: str) -> set[str]:
     return mids
 
 
+async def answer_offer(
+    pc: RTCPeerConnection,
+    sdp: str,
+    *,
+    video: MediaStreamTrack | None,
+    audio: MediaStreamTrack | None,
+) -> str:
+    """Apply the server's offer and return the answer, publishing ``video``/``audio`` (if
+    given) in the sections the server receives on. VP8 and Opus only, like the relay."""
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+    mids = publish_mids(sdp)
+    for t in pc.getTransceivers():
+        t.setCodecPreferences(_prefs(t.kind))
+        track = video if t.kind == "video" else audio
+        if t.mid in mids and track is not None and t.sender.track is None:
+            t.sender.replaceTrack(track)
+            t.direction = "sendonly"
+    await pc.setLocalDescription(await pc.createAnswer())
+    answer: str = pc.localDescription.sdp
+    return answer
+
+
 def _prefs(kind: str) -> list[Any]:
     wanted = ("audio/opus",) if kind == "audio" else ("video/vp8", "video/rtx")
     return [c for c in RTCRtpSender.getCapabilities(kind).codecs if c.mimeType.lower() in wanted]
@@ -110,16 +132,8 @@ class Client:
         async with self._answering:
             try:
                 self.offers += 1
-                await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-                mids = publish_mids(sdp)
-                for t in self.pc.getTransceivers():
-                    t.setCodecPreferences(_prefs(t.kind))
-                    if t.mid in mids and self.publish and t.sender.track is None:
-                        t.sender.replaceTrack(self.video if t.kind == "video" else self.audio)
-                        t.direction = "sendonly"
-                answer = await self.pc.createAnswer()
-                await self.pc.setLocalDescription(answer)
-                await self.relay.handle_answer(self.pid, self.pc.localDescription.sdp)
+                answer = await answer_offer(self.pc, sdp, video=self.video, audio=self.audio)
+                await self.relay.handle_answer(self.pid, answer)
             except Exception as exc:
                 self.errors.append(exc)
                 raise

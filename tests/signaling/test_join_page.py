@@ -9,40 +9,22 @@ Screenshots of every view at 360 and 1280 pixels go to docs/screenshots/.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from playwright.async_api import Browser
 
 from dropin.config import Settings
-from dropin.store.db import Database
-from tests.signaling.browser import DESKTOP, PHONE, Person, chromium, receiving
-from tests.signaling.peers import loopback_only
+from tests.signaling.browser import DESKTOP, PHONE, Person, receiving
 from tests.signaling.wsclient import LiveServer
 
-
-@pytest.fixture(autouse=True)
-def _loopback() -> Iterator[None]:
-    with loopback_only():
-        yield
+pytestmark = pytest.mark.usefixtures("loopback")
 
 
 @pytest.fixture
 async def server(settings: Settings, sqlite_url: str) -> AsyncIterator[LiveServer]:
-    db = Database(sqlite_url)
-    room_settings = dataclasses.replace(settings, media_addresses=("127.0.0.1",))
-    try:
-        async with LiveServer.run(room_settings, db) as live:
-            yield live
-    finally:
-        await db.dispose()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
+    async with LiveServer.on_sqlite(settings, sqlite_url) as live:
+        yield live
 
 
 async def grows(person: Person, pid: str) -> None:

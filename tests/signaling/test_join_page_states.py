@@ -7,8 +7,7 @@ page is under test, to keep the number of browsers small.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,36 +15,20 @@ from playwright.async_api import Browser
 
 from dropin.config import Settings
 from dropin.services.links import join_url
-from dropin.store.db import Database
 from dropin.store.tables import sessions
 from tests.signaling.browser import PHONE, Person, chromium, receiving
-from tests.signaling.peers import loopback_only, wait_until
+from tests.signaling.peers import wait_until
 from tests.signaling.wsclient import LiveServer, RoomClient
 
-
-@pytest.fixture(autouse=True)
-def _loopback() -> Iterator[None]:
-    with loopback_only():
-        yield
+pytestmark = pytest.mark.usefixtures("loopback")
 
 
 @pytest.fixture
 async def server(settings: Settings, sqlite_url: str) -> AsyncIterator[LiveServer]:
-    db = Database(sqlite_url)
-    room_settings = dataclasses.replace(
-        settings, media_addresses=("127.0.0.1",), reconnect_grace=5, facilitator_timeout=30
-    )
-    try:
-        async with LiveServer.run(room_settings, db) as live:
-            yield live
-    finally:
-        await db.dispose()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
+    async with LiveServer.on_sqlite(
+        settings, sqlite_url, reconnect_grace=5, facilitator_timeout=30
+    ) as live:
+        yield live
 
 
 @pytest.fixture

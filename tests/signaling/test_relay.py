@@ -6,7 +6,7 @@ import asyncio
 import functools
 import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from aiortc import RTCSessionDescription
@@ -14,13 +14,9 @@ from aiortc import RTCSessionDescription
 from signaling.relay import RelayConfig, RelayError, cap_send_bitrate, default_publish_kbps
 from signaling.sdp_check import InvalidSdp
 from tests.signaling.leaks import open_fds, peer_connections, rss_mib, task_names, threads
-from tests.signaling.peers import Client, Room, loopback_only, wait_until
+from tests.signaling.peers import Client, Room, wait_until
 
-
-@pytest.fixture(autouse=True)
-def _loopback() -> Iterator[None]:
-    with loopback_only():
-        yield
+pytestmark = pytest.mark.usefixtures("loopback")
 
 
 @pytest.fixture

@@ -17,14 +17,14 @@ import subprocess
 import tempfile
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import websockets
 
-from tests.signaling.peers import Room, loopback_only, wait_until
+from tests.signaling.peers import Room, wait_until
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Never skipped: scripts/install-system-deps.sh installs Debian's chromium; without it the
@@ -171,13 +171,7 @@ def _page_url(profile: str) -> list[str]:
 
 
 @pytest.fixture
-def _loopback() -> Iterator[None]:
-    with loopback_only():
-        yield
-
-
-@pytest.fixture
-async def browser_ws(_loopback: None) -> AsyncIterator[Any]:
+async def browser_ws(loopback: None) -> AsyncIterator[Any]:
     if CHROMIUM is None:
         pytest.fail(MISSING, pytrace=False)
     profile = tempfile.mkdtemp(prefix="dropin-chromium-")

@@ -10,7 +10,7 @@ import asyncio
 import dataclasses
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -18,30 +18,20 @@ import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from dropin.config import Settings
-from dropin.store.db import Database
 from signaling.access import issue_token
-from tests.signaling.peers import loopback_only, wait_until
+from tests.signaling.peers import wait_until
 from tests.signaling.wsclient import LiveServer, RoomClient
 
-
-@pytest.fixture(autouse=True)
-def _loopback() -> Iterator[None]:
-    with loopback_only():
-        yield
+pytestmark = pytest.mark.usefixtures("loopback")
 
 
 @pytest.fixture
 async def server(settings: Settings, sqlite_url: str) -> AsyncIterator[LiveServer]:
-    db = Database(sqlite_url)
-    room_settings = dataclasses.replace(settings, media_addresses=("127.0.0.1",))
-    try:
-        async with LiveServer.run(room_settings, db) as live:
-            live.hub.settings = dataclasses.replace(
-                live.hub.settings, hello_timeout=0.5, answer_timeout=1.0
-            )
-            yield live
-    finally:
-        await db.dispose()
+    async with LiveServer.on_sqlite(settings, sqlite_url) as live:
+        live.hub.settings = dataclasses.replace(
+            live.hub.settings, hello_timeout=0.5, answer_timeout=1.0
+        )
+        yield live
 
 
 @pytest.fixture
@@ -113,33 +103,23 @@ async def test_bad_frames(
 
 async def test_expired_and_foreign_tokens(server: LiveServer, made: list[RoomClient]) -> None:
     seat = await server.seat(["Sam"])
-    secret = server.settings.secret_key
-    expired = issue_token(
-        secret,
-        member_id=seat.members["Sam"],
-        session_id=seat.session_id,
-        role="parent",
-        now=datetime.now(UTC) - timedelta(seconds=900),
-        seconds=900,
-    )
+    expired = server.direct_token(seat, "Sam", now=datetime.now(UTC) - timedelta(seconds=900))
     c = new(server, made)
     assert (await c.hello(expired))["code"] == "invalid_token"
     assert (await c.wait_closed()).code == 4401
     # Genuine, but for a session that does not exist.
     ghost = issue_token(
-        secret, member_id="m" * 32, session_id="s" * 32, role="parent", now=datetime.now(UTC)
+        server.settings.secret_key,
+        member_id="m" * 32,
+        session_id="s" * 32,
+        role="parent",
+        now=datetime.now(UTC),
     )
     d = new(server, made)
     assert (await d.hello(ghost))["code"] == "no_such_room"
     assert (await d.wait_closed()).code == 4404
     # Signed with another key.
-    other = issue_token(
-        "k" * 48,
-        member_id=seat.members["Sam"],
-        session_id=seat.session_id,
-        role="facilitator",
-        now=datetime.now(UTC),
-    )
+    other = server.direct_token(seat, "Sam", role="facilitator", secret="k" * 48)
     e = new(server, made)
     assert (await e.hello(other))["code"] == "invalid_token"
 
@@ -269,14 +249,7 @@ async def test_no_fresh_token_once_the_place_is_gone(
     server: LiveServer, made: list[RoomClient]
 ) -> None:
     seat = await server.seat(["Sam"])
-    short = issue_token(
-        server.settings.secret_key,
-        member_id=seat.members["Sam"],
-        session_id=seat.session_id,
-        role="parent",
-        now=datetime.now(UTC),
-        seconds=3,
-    )
+    short = server.direct_token(seat, "Sam", seconds=3)
     sam = new(server, made)
     assert (await sam.hello(short))["type"] == "welcome"
     await server.ok("DELETE", f"/api/v1/bookings/{seat.bookings['Sam']}")

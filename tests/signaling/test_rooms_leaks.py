@@ -8,24 +8,17 @@ descriptors in the process, the hub holds only the facilitator, and memory is fl
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from dropin.config import Settings
-from dropin.store.db import Database
 from tests.signaling.leaks import open_fds, peer_connections, rss_mib, task_names, threads
-from tests.signaling.peers import loopback_only, wait_until
+from tests.signaling.peers import wait_until
 from tests.signaling.wsclient import LiveServer, RoomClient
 
-
-@pytest.fixture(autouse=True)
-def _loopback() -> Iterator[None]:
-    with loopback_only():
-        yield
+pytestmark = pytest.mark.usefixtures("loopback")
 
 
 async def _cycle(server: LiveServer, fran: RoomClient, token: str, *, drop: bool) -> None:
@@ -83,54 +76,47 @@ async def test_join_leave_cycles_through_the_server_leak_nothing(
     settings: Settings, sqlite_url: str
 ) -> None:
     cycles = int(os.environ.get("DROPIN_LEAK_CYCLES", "200"))
-    db = Database(sqlite_url)
-    room_settings = dataclasses.replace(settings, media_addresses=("127.0.0.1",))
-    try:
-        async with LiveServer.run(room_settings, db) as server:
-            seat = await server.seat(["Sam"])
-            fran = RoomClient(server.ws_url, "Fran")
-            try:
-                assert (await fran.enter(await server.token(seat.links["Fran"])))[
-                    "type"
-                ] == "admitted"
-                token = await server.token(seat.links["Sam"])
-                # Warm-up: first use creates lasting things (executor threads, caches).
-                await _cycle(server, fran, token, drop=True)
-                await _settled(server)
-                fds, thread_names, tasks = open_fds(), threads(), task_names()
-                pcs = peer_connections()
-                rss: list[float] = []
-                start = time.monotonic()
-                for i in range(cycles):
-                    if i == cycles // 2:
-                        rss.append(rss_mib())
-                    try:
-                        await _cycle(server, fran, token, drop=i % 10 == 9)
-                    except AssertionError:
-                        # What Fran saw tells why a cycle stalled.
-                        print(fran.messages, fran.closed, server.hub.stats())
-                        raise
-                elapsed = time.monotonic() - start
-                await _settled(server)
-                live = next(iter(server.hub._live.values()))
-                # Fran's connection reuses idle m-sections instead of growing one per join.
-                fran_pid = fran.participant_id or ""
-                assert live.relay.transceiver_count(fran_pid) <= 4
-                assert len(live.room) == 1
-                assert task_names() == tasks
-                assert threads() == thread_names
-                assert open_fds() <= fds
-                assert peer_connections() == pcs
-                grown = rss_mib() - rss[0]
-                print(
-                    f"{cycles} server join/leave cycles in {elapsed:.1f}s "
-                    f"({elapsed / cycles * 1000:.0f} ms each); "
-                    f"RSS grew {grown:.1f} MiB over the last {cycles - cycles // 2}"
-                )
-                if cycles >= 100:
-                    assert grown < 8, "memory grows with join/leave cycles"
-            finally:
-                await fran.close()
-        assert peer_connections() == 0
-    finally:
-        await db.dispose()
+    async with LiveServer.on_sqlite(settings, sqlite_url) as server:
+        seat = await server.seat(["Sam"])
+        fran = RoomClient(server.ws_url, "Fran")
+        try:
+            assert (await fran.enter(await server.token(seat.links["Fran"])))["type"] == "admitted"
+            token = await server.token(seat.links["Sam"])
+            # Warm-up: first use creates lasting things (executor threads, caches).
+            await _cycle(server, fran, token, drop=True)
+            await _settled(server)
+            fds, thread_names, tasks = open_fds(), threads(), task_names()
+            pcs = peer_connections()
+            rss: list[float] = []
+            start = time.monotonic()
+            for i in range(cycles):
+                if i == cycles // 2:
+                    rss.append(rss_mib())
+                try:
+                    await _cycle(server, fran, token, drop=i % 10 == 9)
+                except AssertionError:
+                    # What Fran saw tells why a cycle stalled.
+                    print(fran.messages, fran.closed, server.hub.stats())
+                    raise
+            elapsed = time.monotonic() - start
+            await _settled(server)
+            live = next(iter(server.hub._live.values()))
+            # Fran's connection reuses idle m-sections instead of growing one per join.
+            fran_pid = fran.participant_id or ""
+            assert live.relay.transceiver_count(fran_pid) <= 4
+            assert len(live.room) == 1
+            assert task_names() == tasks
+            assert threads() == thread_names
+            assert open_fds() <= fds
+            assert peer_connections() == pcs
+            grown = rss_mib() - rss[0]
+            print(
+                f"{cycles} server join/leave cycles in {elapsed:.1f}s "
+                f"({elapsed / cycles * 1000:.0f} ms each); "
+                f"RSS grew {grown:.1f} MiB over the last {cycles - cycles // 2}"
+            )
+            if cycles >= 100:
+                assert grown < 8, "memory grows with join/leave cycles"
+        finally:
+            await fran.close()
+    assert peer_connections() == 0

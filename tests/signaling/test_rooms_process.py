@@ -11,7 +11,6 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -19,14 +18,10 @@ from dropin.config import Settings
 from dropin.store.db import Database
 from tests.conftest import SECRET
 from tests.servers import serve
-from tests.signaling.peers import loopback_only, wait_until
+from tests.signaling.peers import wait_until
 from tests.signaling.wsclient import LiveServer, RoomClient
 
-
-@pytest.fixture(autouse=True)
-def _loopback() -> Iterator[None]:
-    with loopback_only():
-        yield
+pytestmark = pytest.mark.usefixtures("loopback")
 
 
 async def test_a_room_in_its_own_server_process(settings: Settings, sqlite_url: str) -> None:

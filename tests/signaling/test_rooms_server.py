@@ -7,40 +7,25 @@ protocol 1 over a WebSocket, media over ICE/DTLS/SRTP on loopback through the fo
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from dropin.config import Settings
-from dropin.store.db import Database
-from tests.signaling.peers import loopback_only, wait_until
+from tests.signaling.peers import wait_until
 from tests.signaling.wsclient import LiveServer, RoomClient
 
-
-@pytest.fixture(autouse=True)
-def _loopback() -> Iterator[None]:
-    with loopback_only():
-        yield
+pytestmark = pytest.mark.usefixtures("loopback")
 
 
 @pytest.fixture
-def room_settings(settings: Settings) -> Settings:
+async def server(settings: Settings, sqlite_url: str) -> AsyncIterator[LiveServer]:
     # Short windows so the grace and failsafe paths run in seconds.
-    return dataclasses.replace(
-        settings, media_addresses=("127.0.0.1",), reconnect_grace=2, facilitator_timeout=2
-    )
-
-
-@pytest.fixture
-async def server(room_settings: Settings, sqlite_url: str) -> AsyncIterator[LiveServer]:
-    db = Database(sqlite_url)
-    try:
-        async with LiveServer.run(room_settings, db) as live:
-            yield live
-    finally:
-        await db.dispose()
+    async with LiveServer.on_sqlite(
+        settings, sqlite_url, reconnect_grace=2, facilitator_timeout=2
+    ) as live:
+        yield live
 
 
 @pytest.fixture
@@ -390,18 +375,11 @@ async def test_room_tokens_are_refreshed_before_they_expire(
 ) -> None:
     from datetime import UTC, datetime
 
-    from signaling.access import issue_token, read_token
+    from signaling.access import read_token
 
     seat = await server.seat(["Sam"])
     secret = server.settings.secret_key
-    short = issue_token(
-        secret,
-        member_id=seat.members["Sam"],
-        session_id=seat.session_id,
-        role="parent",
-        now=datetime.now(UTC),
-        seconds=4,
-    )
+    short = server.direct_token(seat, "Sam", seconds=4)
     sam = client(server, clients, "Sam")
     assert (await sam.hello(short))["type"] == "welcome"
     refresh = await sam.next("token_refresh", timeout=4)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,13 +22,9 @@ from aiortc import (
 from aiortc.rtp import RtcpPsfbPacket, RtcpRtpfbPacket
 
 from signaling import seam
-from tests.signaling.peers import SyntheticVideo, loopback_only, wait_until
+from tests.signaling.peers import SyntheticVideo, wait_until
 
-
-@pytest.fixture(autouse=True)
-def _loopback() -> Iterator[None]:
-    with loopback_only():
-        yield
+pytestmark = pytest.mark.usefixtures("loopback")
 
 
 def test_aiortc_is_the_pinned_version() -> None:

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import uvicorn
 import websockets
-from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError
 
 from dropin.config import Settings
@@ -33,8 +33,9 @@ from dropin.services import keys
 from dropin.store.db import Database
 from dropin.web.app import create_app
 from dropin.web.state import AppState
+from signaling.access import issue_token
 from signaling.hub import RoomHub
-from tests.signaling.peers import SyntheticVideo, _prefs, publish_mids
+from tests.signaling.peers import SyntheticVideo, answer_offer
 
 
 @dataclass
@@ -71,6 +72,20 @@ class LiveServer:
             yield server
         finally:
             await server._stop()
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def on_sqlite(
+        cls, settings: Settings, sqlite_url: str, **changes: Any
+    ) -> AsyncIterator[LiveServer]:
+        """The server on a migrated SQLite file, media on 127.0.0.1, ``changes`` applied."""
+        db = Database(sqlite_url)
+        try:
+            room_settings = dataclasses.replace(settings, media_addresses=("127.0.0.1",), **changes)
+            async with cls.run(room_settings, db) as server:
+                yield server
+        finally:
+            await db.dispose()
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -190,6 +205,26 @@ class LiveServer:
         assert response.status_code == 201, response.text
         url: str = response.json()["url"]
         return url.removeprefix(self.settings.public_url)
+
+    def direct_token(
+        self,
+        seat: Seated,
+        name: str,
+        *,
+        role: str = "parent",
+        seconds: int = 900,
+        now: datetime | None = None,
+        secret: str | None = None,
+    ) -> str:
+        """A room token made directly (any lifetime, any moment, any key), for edge cases."""
+        return issue_token(
+            secret or self.settings.secret_key,
+            member_id=seat.members[name],
+            session_id=seat.session_id,
+            role=role,
+            now=now or datetime.now(UTC),
+            seconds=seconds,
+        )
 
     async def exchange(self, link: str) -> httpx.Response:
         """POST the join link's room-token exchange."""
@@ -342,19 +377,9 @@ class RoomClient:
             if offer["fresh"] or self.pc is None:
                 await self._new_pc()
             assert self.pc is not None
-            sdp = offer["sdp"]
-            self._mid_owner.update(msid_map(sdp))
-            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-            mids = publish_mids(sdp)
-            for t in self.pc.getTransceivers():
-                t.setCodecPreferences(_prefs(t.kind))
-                if t.mid in mids and self.publish and t.sender.track is None:
-                    t.sender.replaceTrack(self.video if t.kind == "video" else self.audio)
-                    t.direction = "sendonly"
-            answer = await self.pc.createAnswer()
-            await self.pc.setLocalDescription(answer)
+            self._mid_owner.update(msid_map(offer["sdp"]))
+            sdp = await answer_offer(self.pc, offer["sdp"], video=self.video, audio=self.audio)
             with contextlib.suppress(websockets.ConnectionClosed):
-                sdp = self.pc.localDescription.sdp
                 await self.send({"type": "answer", "offer_id": offer["offer_id"], "sdp": sdp})
 
     async def _new_pc(self) -> None:
