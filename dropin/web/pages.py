@@ -6,6 +6,7 @@ gets a calm, clear page with a 4xx status, never a 500.
 
 from __future__ import annotations
 
+import functools
 import html
 from pathlib import Path
 
@@ -61,6 +62,12 @@ def error_page(exc: DropinError) -> HTMLResponse:
     )
 
 
+@functools.cache
+def join_html() -> str:
+    """The join page's HTML, read once (it is the same for every link)."""
+    return JOIN_HTML.read_text(encoding="utf-8")
+
+
 def join_headers(public_url: str) -> dict[str, str]:
     """Headers of the join page: strict CSP, no referrer, camera and microphone for it alone."""
     ws_origin = "ws" + public_url.removeprefix("http")
@@ -88,9 +95,7 @@ async def join_landing(request: Request) -> Response:
         links.read_join_token(state.settings.secret_key, request.path_params["token"], utcnow())
     except DropinError as exc:
         return error_page(exc)
-    return HTMLResponse(
-        JOIN_HTML.read_text(encoding="utf-8"), headers=join_headers(state.settings.public_url)
-    )
+    return HTMLResponse(join_html(), headers=join_headers(state.settings.public_url))
 
 
 async def join_page_info(request: Request) -> Response:
