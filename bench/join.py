@@ -124,9 +124,7 @@ async def room_rates(
         for p in people[1:]:
             await p.ask()
             await p.view("waiting")
-        await people[0].page.wait_for_function(
-            f"window.__dropin.state().waiting.length === {size - 1}", timeout=20000
-        )
+        await people[0].until(f"window.__dropin.state().waiting.length === {size - 1}", 20)
         await people[0].page.click("#admit-all")
         for p in people[1:]:
             await p.view("room")

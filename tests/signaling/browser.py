@@ -76,6 +76,22 @@ class Person:
     async def view(self, view: str, timeout: float = 10.0) -> None:  # noqa: ASYNC109
         await self.page.wait_for_selector(f"#{view}-view:not([hidden])", timeout=timeout * 1000)
 
+    async def until(self, expression: str, timeout: float = 10.0) -> Any:  # noqa: ASYNC109
+        """Poll a JavaScript expression until it is truthy; returns its value.
+
+        Not ``page.wait_for_function``: Playwright 1.65 evaluates a string predicate
+        with ``eval`` inside the page, which the join page's CSP (no 'unsafe-eval') refuses.
+        ``page.evaluate`` goes through the DevTools protocol, outside the page's CSP.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            value = await self.page.evaluate(expression)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name}: still false after {timeout}s: {expression}")
+            await asyncio.sleep(0.05)
+
     async def ask(self, *, camera: bool = True) -> None:
         """From the pre-join view: camera on (if asked), agree, ask to join."""
         await self.view("prejoin")

@@ -70,10 +70,10 @@ async def test_a_drop_in_in_the_browser(server: LiveServer, browser: Browser) ->
     await fran.screenshot("facilitator-waiting-1280")
     await fran.page.click("#waiting-list li:has-text('Sam') button:text('Admit')")
     await sam.view("room")
-    await sam.page.wait_for_function("window.__dropin.state().cameraLive")
+    await sam.until("window.__dropin.state().cameraLive")
     # Screen readers hear it: the facilitator's live region says who came in.
-    await fran.page.wait_for_function(
-        "document.getElementById('announcer').textContent.includes('Sam joined')", timeout=3000
+    await fran.until(
+        "document.getElementById('announcer').textContent.includes('Sam joined')", timeout=3
     )
     await fran.page.click("#admit-all")
     await alex.view("room")
