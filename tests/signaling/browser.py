@@ -89,7 +89,7 @@ class Person:
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise AssertionError(f"{self.name}: still false after {timeout}s: {expression}")
+                raise AssertionError(f"{self.name}: still {value!r} after {timeout}s: {expression}")
             await asyncio.sleep(0.05)
 
     async def ask(self, *, camera: bool = True) -> None:

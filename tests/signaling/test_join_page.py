@@ -9,6 +9,7 @@ Screenshots of every view at 360 and 1280 pixels go to docs/screenshots/.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -16,7 +17,7 @@ from playwright.async_api import Browser
 
 from dropin.config import Settings
 from tests.signaling.browser import DESKTOP, PHONE, Person, receiving
-from tests.signaling.wsclient import LiveServer
+from tests.signaling.wsclient import LiveServer, RoomClient
 
 pytestmark = pytest.mark.usefixtures("loopback")
 
@@ -122,3 +123,61 @@ async def test_a_drop_in_in_the_browser(server: LiveServer, browser: Browser) ->
         await person.page.wait_for_selector("#notice-title:text('This drop-in has ended')")
     for person in people:
         assert person.errors == [], (person.name, person.errors)
+
+
+async def test_what_a_page_sends_shrinks_as_the_room_grows(
+    server: LiveServer, browser: Browser
+) -> None:
+    """Capture size and bitrate cap follow the room: 640x360 at up to 1.2 Mbit/s for three
+    people; 320x180 at 1 Mbit/s for five (media.js sendScale and sendKbps); back up when
+    people leave. Read from the page's camera settings and sender parameters."""
+    parents = ["Sam", "Alex", "Kim", "Lee"]
+    seat = await server.seat(parents, facilitators=("Fran",), capacity=5)
+    fran = RoomClient(server.ws_url, "Fran", publish=False)
+    others: list[RoomClient] = []
+    sam: Person | None = None
+    try:
+        assert (await fran.enter(await server.token(seat.links["Fran"])))["type"] == "admitted"
+        sam = await Person.open(browser, "Sam", server.url + seat.links["Sam"], PHONE)
+        await sam.ask()
+        knock = await fran.next("knock")
+        await fran.send({"type": "admit", "participant_id": knock["participant_id"]})
+        await sam.view("room")
+
+        async def sending(width: int, height: int, bitrate: int) -> None:
+            """The camera captures at this size and the sender is capped at this bitrate
+            (what the encoder then sends also follows the bandwidth estimate)."""
+            assert sam is not None
+            wanted = {
+                "captureWidth": width,
+                "captureHeight": height,
+                "scaleDown": 1,
+                "maxBitrate": bitrate,
+            }
+            deadline = time.monotonic() + 10
+            while True:
+                sent = (await sam.stats()).get("-sent", {})
+                if {k: sent.get(k) for k in wanted} == wanted:
+                    return
+                assert time.monotonic() < deadline, (wanted, sent)
+                await asyncio.sleep(0.2)
+
+        await sending(640, 360, 1_200_000)  # two people
+        for name in parents[1:]:
+            parent = RoomClient(server.ws_url, name, publish=False)
+            others.append(parent)
+            assert (await parent.enter(await server.token(seat.links[name])))["type"] == "waiting"
+            knock = await fran.next("knock")
+            await fran.send({"type": "admit", "participant_id": knock["participant_id"]})
+            await parent.next("admitted")
+        await sending(320, 180, 1_000_000)  # five people
+        for parent in others[1:]:
+            await parent.send({"type": "leave"})
+            await parent.wait_closed()
+        await sending(640, 360, 1_200_000)  # three again
+        assert sam.errors == []
+    finally:
+        for client in [*others, fran]:
+            await client.close()
+        if sam is not None:
+            await sam.close()

@@ -61,13 +61,16 @@ export class LocalMedia {
    */
   async fitCamera(participants) {
     const track = this.videoTrack;
-    if (!track) return;
+    if (!track || track.readyState !== "live") return;
     const width = Math.round(640 / sendScale(participants));
-    if (track.getSettings().width === width) return;
+    const height = Math.round(width * 9 / 16);
+    const now = track.getSettings();
+    if (now.width === width && now.height === height) return;
     try {
       await track.applyConstraints({
         width: { ideal: width },
-        height: { ideal: Math.round(width * 9 / 16) },
+        height: { ideal: height },
+        aspectRatio: { ideal: 16 / 9 },
         frameRate: { ideal: 24, max: 30 },
       });
     } catch { /* keep what we have */ }
@@ -149,6 +152,8 @@ export class RoomMedia {
     this.chain = Promise.resolve();
     this.kbps = 1200;
     this.participants = 2;
+    this.tuning = null;
+    this.retune = false;
   }
 
   /** Answer an offer; offers are handled strictly one after another. */
@@ -179,7 +184,7 @@ export class RoomMedia {
     await gathered(pc, 3000);
     if (pc !== this.pc) return; // replaced while we were working
     this.opts.send({ type: "answer", offer_id: offerId, sdp: pc.localDescription.sdp });
-    await this.applyBitrate();
+    this.tune(); // not awaited: the tiles below need not wait for the camera to refit
     // Tell the page who is in which section now (tracks may be reused for someone else).
     for (const [mid, pid] of before) {
       if (this.byMid.get(mid) !== pid) this.opts.onRemote(pid, kindOf(pc, mid), null);
@@ -202,6 +207,7 @@ export class RoomMedia {
   /** Send this track as our video (null: send none). */
   async setVideo(track) {
     if (this.publish.video) await this.publish.video.replaceTrack(track);
+    if (track) await this.tune(); // a new camera starts at full size
   }
 
   async setAudio(track) {
@@ -209,11 +215,37 @@ export class RoomMedia {
   }
 
   /** Cap what we send for the room's size: the relay forwards, it does not adapt. */
-  async setRoomSize(participants) {
+  setRoomSize(participants) {
     this.participants = participants;
     this.kbps = sendKbps(participants);
-    await this.opts.local.fitCamera(participants);
-    await this.applyBitrate();
+    return this.tune();
+  }
+
+  /**
+   * Fit the camera and the video sender to the room's size. One pass at a time, and one more
+   * if asked meanwhile, so the latest size wins: the size changes in bursts (admit all, a
+   * render per message), and overlapping applyConstraints or setParameters calls finish in
+   * any order, which left an older size in place.
+   */
+  tune() {
+    if (this.tuning) {
+      this.retune = true;
+      return this.tuning;
+    }
+    this.tuning = (async () => {
+      try {
+        do {
+          this.retune = false;
+          await this.opts.local.fitCamera(this.participants);
+          await this.applyBitrate();
+        } while (this.retune);
+      } catch (err) {
+        console.warn("dropin: could not fit what we send to the room", err);
+      } finally {
+        this.tuning = null;
+      }
+    })();
+    return this.tuning;
   }
 
   async applyBitrate() {
@@ -235,6 +267,8 @@ export class RoomMedia {
     const out = {};
     if (!this.pc) return out;
     const report = await this.pc.getStats();
+    const encoding = this.publish.video?.getParameters().encodings?.[0];
+    const capture = this.opts.local.videoTrack?.getSettings();
     report.forEach((s) => {
       if (s.type === "outbound-rtp" && s.kind === "video") {
         // What we send, under a key no participant id can take.
@@ -244,6 +278,11 @@ export class RoomMedia {
           framesPerSecond: s.framesPerSecond || 0,
           framesEncoded: s.framesEncoded || 0,
           limitedBy: s.qualityLimitationReason || "none",
+          // What this page asks for (the encoder may send less while bandwidth ramps up).
+          maxBitrate: encoding?.maxBitrate || 0,
+          scaleDown: encoding?.scaleResolutionDownBy || 1,
+          captureWidth: capture?.width || 0,
+          captureHeight: capture?.height || 0,
         };
       }
       if (s.type !== "inbound-rtp") return;
