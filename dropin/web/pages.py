@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import functools
 import html
+import os
 from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 import signaling
 from dropin.errors import DropinError
@@ -22,9 +24,28 @@ from dropin.web.render import json_response
 from dropin.web.state import app_state, utcnow
 from signaling.access import exchange
 
-STATIC = StaticFiles(packages=[("dropin.web", "static")])
+
+class RevalidatedFiles(StaticFiles):
+    """Static files a browser checks before each use (a 304 when unchanged, by ETag).
+
+    The files carry no version in their names; without this a browser could keep an old
+    module beside a new page after an upgrade and break the call."""
+
+    def file_response(
+        self,
+        full_path: os.PathLike[str] | str,
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+
+STATIC = RevalidatedFiles(packages=[("dropin.web", "static")])
 # The join page: plain HTML, CSS and JavaScript modules, no build step (signaling/static).
-ROOM_STATIC = StaticFiles(packages=[("signaling", "static")])
+ROOM_STATIC = RevalidatedFiles(packages=[("signaling", "static")])
 JOIN_HTML = Path(signaling.__file__).parent / "static" / "join.html"
 
 # Links carry bearer tokens in their paths: never leak them to other sites, never cache.

@@ -58,6 +58,17 @@ async def test_security_headers(server: LiveServer) -> None:
     assert bad.status_code == 404 and "This link does not work" in bad.text
 
 
+async def test_page_files_are_revalidated_so_an_upgrade_never_mixes_versions(
+    server: LiveServer,
+) -> None:
+    for path in ("/rooms/static/js/app.js", "/rooms/static/join.css", "/static/page.css"):
+        first = await server.http.get(path)
+        assert first.status_code == 200, path
+        assert first.headers["cache-control"] == "no-cache", path
+        again = await server.http.get(path, headers={"If-None-Match": first.headers["etag"]})
+        assert again.status_code == 304 and again.content == b"", path
+
+
 async def test_too_early_counts_down(server: LiveServer, browser: Browser) -> None:
     seat = await server.seat(["Sam"], starts_in=timedelta(hours=2))
     sam = await Person.open(browser, "Sam", server.url + seat.links["Sam"], PHONE)
@@ -256,3 +267,54 @@ async def test_keyboard_only_and_labelled_controls(server: LiveServer, browser: 
     await sam.view("waiting")
     # The new view's heading has focus, so a screen reader announces where we are.
     assert await sam.page.evaluate("document.activeElement.id") == "waiting-title"
+
+
+# Safari's rule, which Chromium never applies to call audio (it always lets a MediaStream
+# play): an audio element plays only when play() is called while a tap is being handled.
+STRICT_AUTOPLAY = """
+(() => {
+  let tapping = false;
+  window.addEventListener("click", () => { tapping = true; }, true);
+  window.addEventListener("click", () => { tapping = false; });
+  const play = HTMLMediaElement.prototype.play;
+  HTMLMediaElement.prototype.play = function () {
+    if (this instanceof HTMLAudioElement && !tapping) {
+      return Promise.reject(new DOMException("needs a tap", "NotAllowedError"));
+    }
+    return play.call(this);
+  };
+})();
+"""
+
+
+async def test_a_browser_that_blocks_sound_gets_a_tap_to_hear(
+    server: LiveServer, fran: RoomClient, browser: Browser
+) -> None:
+    """Where the browser refuses to play sound without a tap, the page says so with one large
+    button, and the tap starts every participant's audio."""
+    seat = await server.seat(["Sam"])
+    await fran.enter(await server.token(seat.links["Fran"]))
+    context = await browser.new_context(viewport=PHONE)  # type: ignore[arg-type]
+    await context.add_init_script(STRICT_AUTOPLAY)
+    page = await context.new_page()
+    sam = Person("Sam", page)
+    try:
+        await page.goto(server.url + seat.links["Sam"])
+        await sam.ask()
+        knock = await fran.next("knock")
+        await fran.send({"type": "admit", "participant_id": knock["participant_id"]})
+        await sam.view("room")
+        await receiving(sam, [fran.participant_id or ""])
+        await page.wait_for_selector("#sound-on:not([hidden])")
+        assert await page.evaluate("[...document.querySelectorAll('audio')].every(a => a.paused)")
+        await sam.screenshot("sound-blocked-360")
+        await page.click("#sound-on")
+        await page.wait_for_selector("#sound-on", state="hidden")
+        playing = await sam.until(
+            "(() => { const a = [...document.querySelectorAll('audio')];"
+            " return a.length > 0 && a.every(x => !x.paused && x.currentTime > 0); })()"
+        )
+        assert playing is True
+        assert sam.errors == []
+    finally:
+        await context.close()

@@ -835,7 +835,7 @@ function onRemote(pid, kind, track) {
       return;
     }
     if (!audio) {
-      audio = make("audio", { autoplay: true });
+      audio = make("audio"); // played below: a refusal shows the tap-to-hear button
       document.body.append(audio);
       S.audioEls.set(pid, audio);
     }
@@ -981,10 +981,13 @@ el("end-no").addEventListener("click", () => {
   el("end").focus();
 });
 el("end-yes").addEventListener("click", () => send({ type: "end" }));
-el("sound-on").addEventListener("click", async () => {
-  await resumeAudio();
-  for (const audio of S.audioEls.values()) audio.play().catch(() => {});
+el("sound-on").addEventListener("click", () => {
+  // play() first, synchronously inside the tap: the strictest browsers honour a tap only
+  // for calls made while it is being handled, not after an await.
+  const started = [...S.audioEls.values()].map((audio) => audio.play());
+  resumeAudio();
   el("sound-on").hidden = true;
+  Promise.all(started).catch(() => { el("sound-on").hidden = false; });
 });
 
 // For tests and support: what this page receives, and how long joining took.
