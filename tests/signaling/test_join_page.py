@@ -60,8 +60,10 @@ async def test_a_drop_in_in_the_browser(server: LiveServer, browser: Browser) ->
     await sam.ask()
     await sam.view("waiting")
     await sam.page.wait_for_selector("#waiting-position:text('next in line')")
-    # Nobody sees a waiting parent: the camera they chose rests until they are admitted.
+    # Nobody sees or hears a waiting parent: the camera they chose and their microphone rest
+    # (the browser's indicators off) until they are admitted.
     assert (await sam.state())["cameraLive"] is False
+    assert (await sam.state())["micLive"] is False
     await sam.screenshot("waiting-360")
     await alex.ask()
     await alex.view("waiting")
@@ -71,7 +73,13 @@ async def test_a_drop_in_in_the_browser(server: LiveServer, browser: Browser) ->
     await fran.screenshot("facilitator-waiting-1280")
     await fran.page.click("#waiting-list li:has-text('Sam') button:text('Admit')")
     await sam.view("room")
-    await sam.until("window.__dropin.state().cameraLive")
+    await sam.until("window.__dropin.state().cameraLive && window.__dropin.state().micLive")
+    # ...and Fran hears the microphone Sam's page opened again (sound, not silence).
+    sam_pid = await sam.pid()
+    heard = await fran.until(
+        f"window.__dropin.stats().then(s => (s['{sam_pid}'] || {{}}).audioEnergy || 0)"
+    )
+    assert heard > 0
     # Screen readers hear it: the facilitator's live region says who came in.
     await fran.until(
         "document.getElementById('announcer').textContent.includes('Sam joined')", timeout=3

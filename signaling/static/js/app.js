@@ -28,6 +28,7 @@ const S = {
   audioOnly: false,
   micOn: true,
   camOn: false,
+  micStarting: false, // restartMic in flight
   tiles: new Map(), // pid -> tile elements
   remote: new Map(), // pid -> {audio, video} tracks
   audioEls: new Map(), // pid -> <audio>
@@ -501,7 +502,7 @@ function welcome(msg) {
     send({ type: "accept_agreement" });
     send({
       type: "knock",
-      audio_muted: !S.micOn || S.listenOnly || !local.audioTrack,
+      audio_muted: !S.micOn || S.listenOnly, // no microphone at all is listenOnly (ask)
       camera_on: S.camOn && !S.audioOnly && !S.listenOnly && !!local.videoTrack,
     });
   } else if (msg.state === "admitted") {
@@ -519,7 +520,7 @@ function applySnapshot(room) {
   // Our own microphone and camera: whichever side says "off" wins. A mute made while the
   // connection was down is kept (and told to the server); a mute by the facilitator is kept.
   if (mine.audio_muted) S.micOn = false;
-  else if (!S.micOn || S.listenOnly || !local.audioTrack) send({ type: "mute_self" });
+  else if (!S.micOn || S.listenOnly) send({ type: "mute_self" });
   if (local.audioTrack) local.audioTrack.enabled = S.micOn && !S.listenOnly;
   if (!mine.camera_on && S.camOn) {
     local.stopCamera();
@@ -531,9 +532,11 @@ function applySnapshot(room) {
 }
 
 function showWaiting(position) {
-  // Nothing is sent from the waiting room: the camera rests (its light off) until admitted.
-  // S.camOn keeps the person's choice; enterRoom starts it again.
+  // Nothing is sent from the waiting room: the camera and microphone rest (the browser's
+  // indicators off) until admitted. S.camOn and S.micOn keep the person's choices;
+  // enterRoom starts both again.
   local.stopCamera();
+  local.stopMic();
   if (S.view !== "waiting") {
     S.view = "waiting";
     document.body.classList.remove("in-room");
@@ -557,6 +560,7 @@ function enterRoom(room) {
       onState: (state) => { if (state === "connected") mark("connected"); },
     });
   }
+  if (!S.listenOnly && !local.audioTrack) restartMic();
   if (S.camOn && !local.videoTrack) restartCamera();
   if (speakingTimer === null) speakingTimer = setInterval(showSpeaking, 400);
   if (S.view !== "room") {
@@ -651,6 +655,26 @@ async function setMic(on, tell = true) {
   if (tell) send({ type: on ? "unmute_self" : "mute_self" });
   saveChoices();
   renderControls();
+}
+
+/** Back from the waiting room: open the microphone again and send it (muted if it was). */
+async function restartMic() {
+  if (S.micStarting) return;
+  S.micStarting = true;
+  try {
+    const track = await local.startMic();
+    if (S.view !== "room") { local.stopMic(); return; }
+    track.enabled = S.micOn;
+    if (S.media) await S.media.setAudio(track);
+  } catch {
+    // The microphone went away while waiting: listen only, shown to the others as muted.
+    S.listenOnly = true;
+    send({ type: "mute_self" });
+    announce("Your microphone did not start again. You can still listen.", true);
+    renderControls();
+  } finally {
+    S.micStarting = false;
+  }
 }
 
 /** Back from the waiting room with the camera chosen on: start it and send it again. */
@@ -1003,6 +1027,7 @@ window.__dropin = {
     locked: S.locked,
     // Whether this page holds a live camera track (its light on).
     cameraLive: !!(local.videoTrack && local.videoTrack.readyState === "live"),
+    micLive: !!(local.audioTrack && local.audioTrack.readyState === "live"),
   }),
   timings: S.timings,
 };

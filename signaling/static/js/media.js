@@ -288,12 +288,13 @@ export class RoomMedia {
       if (s.type !== "inbound-rtp") return;
       const pid = this.byMid.get(s.mid);
       if (!pid) return;
-      const entry = (out[pid] ||= { framesDecoded: 0, framesPerSecond: 0, totalSamplesReceived: 0 });
+      const entry = (out[pid] ||= { framesDecoded: 0, framesPerSecond: 0, totalSamplesReceived: 0, audioEnergy: 0 });
       if (s.kind === "video") {
         entry.framesDecoded += s.framesDecoded || 0;
         entry.framesPerSecond = s.framesPerSecond || 0;
       } else {
         entry.totalSamplesReceived += s.totalSamplesReceived || 0;
+        entry.audioEnergy += s.totalAudioEnergy || 0; // grows only with sound, not silence
       }
     });
     return out;
