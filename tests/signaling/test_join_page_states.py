@@ -15,6 +15,7 @@ from playwright.async_api import Browser
 
 from dropin.config import Settings
 from dropin.services.links import join_url
+from dropin.services.rooms import record_removal
 from dropin.store.tables import sessions
 from tests.signaling.browser import PHONE, Person, chromium, receiving
 from tests.signaling.peers import wait_until
@@ -267,6 +268,36 @@ async def test_keyboard_only_and_labelled_controls(server: LiveServer, browser: 
     await sam.view("waiting")
     # The new view's heading has focus, so a screen reader announces where we are.
     assert await sam.page.evaluate("document.activeElement.id") == "waiting-title"
+
+
+@pytest.mark.parametrize(
+    ("what", "title", "button"),
+    [
+        ("cancelled", "This drop-in was cancelled", None),
+        ("removed", "You cannot join this drop-in", "My drop-ins"),
+        ("booking cancelled", "You do not have a place in this drop-in", "My drop-ins"),
+    ],
+)
+async def test_a_link_that_cannot_join_says_why_before_anything_else(
+    server: LiveServer, browser: Browser, what: str, title: str, button: str | None
+) -> None:
+    """No camera, no microphone, no knock: the page reads the link's state first."""
+    seat = await server.seat(["Sam"])
+    if what == "cancelled":
+        await server.ok("PATCH", f"/api/v1/sessions/{seat.session_id}", json={"status": what})
+    elif what == "removed":
+        await record_removal(server.db, seat.session_id, seat.members["Sam"], datetime.now(UTC))
+    else:
+        await server.ok("DELETE", f"/api/v1/bookings/{seat.bookings['Sam']}")
+    sam = await Person.open(browser, "Sam", server.url + seat.links["Sam"], PHONE)
+    await sam.page.wait_for_selector(f"#notice-title:text('{title}')")
+    if button is not None:
+        assert await sam.page.is_visible(f"#notice-actions a:text('{button}')")
+    state = await sam.state()
+    assert state["micLive"] is False and state["cameraLive"] is False
+    assert server.hub.stats().get("connections", 0) == 0  # it never knocked
+    assert sam.errors == []
+    await sam.close()
 
 
 # Safari's rule, which Chromium never applies to call audio (it always lets a MediaStream
