@@ -179,6 +179,12 @@ class RoomHub:
         """The hub's wall clock (the app's, so tests can move it)."""
         return self._clock()
 
+    def leave(self, session_id: str, member_id: str) -> bool:
+        """``member_id`` leaves ``session_id``'s room by their link (their page's "Leave" while
+        its WebSocket was down); True if they were in it, in any state."""
+        live = self._live.get(session_id)
+        return live is not None and live.leave_member(member_id)
+
     def get(self, room_id: str) -> LiveRoom | None:
         """The live room for a session, if one runs in this process."""
         return self._live.get(room_id)

@@ -178,6 +178,12 @@ class LiveRoom:
         """A room command from ``peer``."""
         self._apply(self.room.handle(peer.id, command, self.now()))
 
+    def leave_member(self, member_id: str) -> bool:
+        """``member_id`` left by their link, not their WebSocket; True if they were here."""
+        effects = self.room.leave_member(member_id, self.now())
+        self._apply(effects)
+        return bool(effects)
+
     def disconnect(self, peer: Peer) -> None:
         """``peer``'s WebSocket is gone. Does nothing if the room already let it go."""
         if self._peers.pop(peer.id, None) is not None:

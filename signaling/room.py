@@ -581,6 +581,15 @@ class Room:
         """The participant on ``conn`` leaves for good (no grace window)."""
         return self.handle(conn, Leave(), now)
 
+    def leave_member(self, member_id: MemberId, now: float) -> list[Effect]:
+        """``member_id`` leaves for good without a connection to say it on: their page's
+        "Leave" while it was reconnecting. Without this the others would see them
+        "reconnecting" for the whole grace window. Nothing if they are not here."""
+        pid = self._by_member.get(member_id)
+        if pid is None or self._ended is not None:
+            return []
+        return self._depart(self._participants[pid], LeaveReason.LEFT, now)
+
     # --- rules ---------------------------------------------------------------------------------
 
     def _resume(
@@ -752,7 +761,7 @@ class Room:
         """``p`` is gone for good: left, removed, or their grace window ran out."""
         effects: list[Effect] = []
         if p.conn is not None:
-            # Only ``leave`` reaches here connected; the others arrive disconnected.
+            # Only a leave reaches here connected; the others arrive disconnected.
             if p.in_room:
                 effects.append(StopMedia(p.participant_id))
             effects.append(Close(p.conn, CloseCode.NORMAL, close_reason(CloseCode.NORMAL)))

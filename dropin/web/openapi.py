@@ -344,6 +344,22 @@ def openapi_spec(server_url: str) -> dict[str, Any]:
             },
         }
     }
+    paths["/j/{token}/leave"] = {
+        "post": {
+            "summary": (
+                "Leave the room by the join link (the page's Leave while its WebSocket is "
+                "down); no grace window"
+            ),
+            "parameters": [
+                {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {
+                "204": {"description": "Left, or was not in the room"},
+                "404": {"description": "Not a join link"},
+                "410": {"description": "Expired link"},
+            },
+        }
+    }
     paths["/rooms/ws"] = {
         "get": {
             "summary": "The room WebSocket (protocol 1; upgrade only; docs/signaling.md)",

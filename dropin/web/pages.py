@@ -173,8 +173,20 @@ async def room_token(request: Request) -> Response:
     )
 
 
+async def room_leave(request: Request) -> Response:
+    """Leave the room by the join link: the page's "Leave" while its WebSocket was down, so
+    the others do not see "reconnecting" for the whole grace window. 204 whether or not the
+    member was in the room (leaving twice is fine); a genuine link is all it takes."""
+    state = app_state(request)
+    claim = links.read_join_token(state.settings.secret_key, request.path_params["token"], utcnow())
+    if state.rooms is not None:
+        state.rooms.leave(claim.session_id, claim.member_id)
+    return Response(status_code=204, headers={"Cache-Control": "no-store"})
+
+
 routes = [
     Route("/j/{token}", join_landing, methods=["GET"]),
+    Route("/j/{token}/leave", room_leave, methods=["POST"]),
     Route("/j/{token}/info", join_page_info, methods=["GET"]),
     Route("/j/{token}/room-token", room_token, methods=["POST"]),
     Mount("/static", app=STATIC, name="static"),

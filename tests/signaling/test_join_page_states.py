@@ -7,8 +7,11 @@ page is under test, to keep the number of browsers small.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser
@@ -227,6 +230,52 @@ async def test_a_dropped_connection_resumes_and_a_lost_facilitator_pauses(
     finally:
         await back.close()
     assert sam.errors == []
+
+
+async def test_leaving_while_reconnecting_reaches_the_others_at_once(
+    server: LiveServer, browser: Browser, fran: RoomClient
+) -> None:
+    """ "Leave" with no socket to say it on goes by the join link: the others see Sam leave
+    now, not "reconnecting" until the grace window (5 s here) runs out."""
+    seat = await server.seat(["Sam"])
+    await fran.enter(await server.token(seat.links["Fran"]))
+    sam = await Person.open(browser, "Sam", server.url + seat.links["Sam"], PHONE)
+    await sam.ask(camera=False)
+    knock = await fran.next("knock")
+    await fran.send({"type": "admit", "participant_id": knock["participant_id"]})
+    await sam.view("room")
+    fid = fran.participant_id or ""
+    sam_pid = await sam.pid()
+    # Sam's network goes: the server drops the socket and does not answer the page's
+    # reconnecting hello (held until the test ends), so the page stays "Reconnecting…".
+    hub = server.hub
+    real_hello = hub.hello
+    release = asyncio.Event()
+
+    async def held_hello(peer: Any, hello: Any) -> Any:
+        await release.wait()
+        return await real_hello(peer, hello)
+
+    hub.hello = held_hello  # type: ignore[method-assign]
+    try:
+        live = hub.get(seat.session_id)
+        assert live is not None
+        [conn] = [c for c in live._peers.values() if c.id != fran_conn(live, fid)]
+        conn.close(1011, "test drop")
+        await sam.page.wait_for_selector("#reconnecting:not([hidden])", timeout=5000)
+        updated = await fran.next("participant_updated")
+        assert updated["participant"]["connected"] is False
+        started = time.monotonic()
+        await sam.page.click("#ctl-leave")
+        await sam.page.wait_for_selector("#notice-title:text('You have left')")
+        gone = await fran.next("participant_left", timeout=3)
+        assert gone["participant_id"] == sam_pid and gone["reason"] == "left"
+        assert time.monotonic() - started < 3  # not the 5 s grace window
+        assert sam.errors == []
+    finally:
+        hub.hello = real_hello  # type: ignore[method-assign]
+        release.set()
+        await sam.close()
 
 
 def fran_conn(live: object, fran_pid: str) -> str | None:

@@ -592,6 +592,51 @@ def test_leaving_the_waiting_room(room_with_facilitator: Harness) -> None:
     assert [w.participant_id for w in only(effects, "f", WaitingList).waiting] == ["p3"]
 
 
+def test_leaving_by_link_while_dropped_skips_the_grace(room_with_facilitator: Harness) -> None:
+    """The page's "Leave" while reconnecting comes by the join link, with no connection."""
+    h = room_with_facilitator
+    alex = h.admitted("a", "alex@example.org")
+    h.admitted("b", "bo@example.org")
+    h.disconnect("a")
+    effects = h.call("leave_member", "alex@example.org")
+    assert closes(effects) == {}  # nothing to close: the connection was already gone
+    assert only(effects, "f", ParticipantLeft) == ParticipantLeft(alex, LeaveReason.LEFT)
+    assert only(effects, "b", ParticipantLeft) == ParticipantLeft(alex, LeaveReason.LEFT)
+    assert h.room.participant(alex) is None
+    assert h.tick(30) == []  # and the grace window has nothing left to do
+    assert h.call("leave_member", "alex@example.org") == []  # twice is fine
+
+
+def test_leaving_by_link_while_the_server_still_sees_a_connection(
+    room_with_facilitator: Harness,
+) -> None:
+    """A half-open connection (the page gave up on it first) is closed with the leave."""
+    h = room_with_facilitator
+    alex = h.admitted("a", "alex@example.org")
+    effects = h.call("leave_member", "alex@example.org")
+    assert closes(effects) == {"a": CloseCode.NORMAL}
+    assert of(effects, StopMedia) == [StopMedia(alex)]
+    assert only(effects, "f", ParticipantLeft) == ParticipantLeft(alex, LeaveReason.LEFT)
+    assert h.disconnect("a") == []
+
+
+def test_leaving_by_link_from_the_waiting_room(room_with_facilitator: Harness) -> None:
+    h = room_with_facilitator
+    h.enter("a", "alex@example.org")
+    h.enter("b", "bo@example.org")
+    h.disconnect("a")
+    effects = h.call("leave_member", "alex@example.org")
+    assert only(effects, "b", Waiting) == Waiting(1)
+    assert [w.participant_id for w in only(effects, "f", WaitingList).waiting] == ["p3"]
+
+
+def test_leaving_by_link_when_not_there(room_with_facilitator: Harness) -> None:
+    h = room_with_facilitator
+    assert h.call("leave_member", "nobody@example.org") == []
+    h.do("f", End())
+    assert h.call("leave_member", "fran@example.org") == []
+
+
 # --- end ---------------------------------------------------------------------------------------
 
 

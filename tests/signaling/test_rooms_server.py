@@ -244,6 +244,30 @@ async def test_removal_sticks_for_the_session(
     assert refused.status_code == 403 and refused.json()["error"] == "removed"
 
 
+async def test_leaving_by_link_while_dropped_lets_the_others_know_at_once(
+    server: LiveServer, clients: dict[str, RoomClient]
+) -> None:
+    """The join page's "Leave" while reconnecting: POST /j/{token}/leave, no grace window."""
+    fran, [sam, alex], links = await _room(server, clients, ["Sam", "Alex"])
+    await sam.drop()
+    updated = await fran.next("participant_updated")
+    assert updated["participant"]["connected"] is False  # "reconnecting" on Fran's page
+    left = await server.http.post(links["Sam"] + "/leave")
+    assert left.status_code == 204 and left.content == b""
+    assert left.headers["cache-control"] == "no-store"
+    gone = await fran.next("participant_left", timeout=2)
+    assert gone == {**gone, "participant_id": sam.participant_id, "reason": "left"}
+    assert (await alex.next("participant_left", timeout=2))["reason"] == "left"
+    assert server.hub.stats()["participants"] == 2
+    # Twice is fine; a link that is not genuine is not.
+    assert (await server.http.post(links["Sam"] + "/leave")).status_code == 204
+    assert (await server.http.post("/j/not-a-link/leave")).status_code == 404
+    assert (await server.http.get(links["Sam"] + "/leave")).status_code == 405
+    # Coming back means knocking again, as after any deliberate leave.
+    again = client(server, clients, "Sam again")
+    assert (await again.enter(await server.token(links["Sam"])))["type"] == "waiting"
+
+
 async def test_a_locked_room_takes_no_new_arrivals(
     server: LiveServer, clients: dict[str, RoomClient]
 ) -> None:

@@ -985,14 +985,18 @@ el("ctl-hand").addEventListener("click", () => {
   const me = S.participants.get(S.me);
   send({ type: me && me.hand_raised ? "lower_hand" : "raise_hand" });
 });
-el("ctl-leave").addEventListener("click", () => {
-  if (S.socket) S.socket.leave();
+/** Leave for good. While reconnecting there is no socket to say it on: say it by the link
+ * (keepalive: it is sent even if the tab closes next), or the others would see us
+ * "reconnecting" until the server's grace window runs out. */
+function leave() {
+  if (S.socket && !S.socket.leave()) {
+    fetch(`/j/${encodeURIComponent(token)}/leave`, { method: "POST", keepalive: true, cache: "no-store" })
+      .catch(() => { /* offline: the grace window lets us go */ });
+  }
   onEnd(1000, null);
-});
-el("waiting-leave").addEventListener("click", () => {
-  if (S.socket) S.socket.leave();
-  onEnd(1000, null);
-});
+}
+el("ctl-leave").addEventListener("click", leave);
+el("waiting-leave").addEventListener("click", leave);
 el("admit-all").addEventListener("click", () => send({ type: "admit_all" }));
 el("mute-all").addEventListener("click", () => send({ type: "mute_all" }));
 el("lock").addEventListener("click", () => send({ type: S.locked ? "unlock" : "lock" }));

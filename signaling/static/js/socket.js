@@ -25,6 +25,7 @@ export class RoomSocket {
     this.attempt = 0;
     this.ended = false;
     this.timer = null;
+    this.welcomed = false; // the server has answered hello on the current WebSocket
   }
 
   async start() {
@@ -39,6 +40,7 @@ export class RoomSocket {
     this.opts.onState(this.droppedAt === null ? "connecting" : "reconnecting");
     const ws = new WebSocket(this.wsUrl);
     this.ws = ws;
+    this.welcomed = false;
     ws.onopen = () => {
       this.send({ type: "hello", protocol: 1, token: this.token, display_name: this.opts.displayName() });
     };
@@ -46,6 +48,7 @@ export class RoomSocket {
       let msg;
       try { msg = JSON.parse(event.data); } catch { return; }
       if (msg.type === "welcome") {
+        this.welcomed = true;
         this.grace = msg.reconnect_grace;
         this.droppedAt = null;
         this.attempt = 0;
@@ -125,11 +128,17 @@ export class RoomSocket {
     if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
   }
 
-  /** Leave on purpose: tell the server (no grace window) and stop. */
+  /**
+   * Leave on purpose: tell the server (no grace window) and stop. False if the socket could
+   * not say it (reconnecting: closed, or open but not yet welcomed back): the caller tells
+   * the server another way as well.
+   */
   leave() {
+    const open = !!this.ws && this.ws.readyState === WebSocket.OPEN && this.welcomed;
     this.send({ type: "leave" });
     this.ended = true;
     clearTimeout(this.timer);
     if (this.ws) setTimeout(() => this.ws && this.ws.close(1000), 300);
+    return open;
   }
 }
