@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Error as PlaywrightError
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 HAVE_CHROMIUM = Path(CHROMIUM).exists()
@@ -84,10 +85,15 @@ class Person:
         ``page.evaluate`` goes through the DevTools protocol, outside the page's CSP.
         """
         deadline = time.monotonic() + timeout
+        value: Any = None
         while True:
-            value = await self.page.evaluate(expression)
-            if value:
-                return value
+            try:
+                value = await asyncio.wait_for(self.page.evaluate(expression), timeout)
+            except PlaywrightError as exc:  # e.g. evaluated mid-navigation: try again
+                value = f"error: {exc.message}"
+            else:
+                if value:
+                    return value
             if time.monotonic() > deadline:
                 raise AssertionError(f"{self.name}: still {value!r} after {timeout}s: {expression}")
             await asyncio.sleep(0.05)

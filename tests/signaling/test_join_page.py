@@ -73,6 +73,11 @@ async def test_a_drop_in_in_the_browser(server: LiveServer, browser: Browser) ->
     await fran.screenshot("facilitator-waiting-1280")
     await fran.page.click("#waiting-list li:has-text('Sam') button:text('Admit')")
     await sam.view("room")
+    # Screen readers hear it: the facilitator's live region says who came in (it clears
+    # itself after 8 s, so this comes first).
+    await fran.until(
+        "document.getElementById('announcer').textContent.includes('Sam joined')", timeout=3
+    )
     await sam.until("window.__dropin.state().cameraLive && window.__dropin.state().micLive")
     # ...and Fran hears the microphone Sam's page opened again (sound, not silence).
     sam_pid = await sam.pid()
@@ -80,10 +85,6 @@ async def test_a_drop_in_in_the_browser(server: LiveServer, browser: Browser) ->
         f"window.__dropin.stats().then(s => (s['{sam_pid}'] || {{}}).audioEnergy || 0)"
     )
     assert heard > 0
-    # Screen readers hear it: the facilitator's live region says who came in.
-    await fran.until(
-        "document.getElementById('announcer').textContent.includes('Sam joined')", timeout=3
-    )
     await fran.page.click("#admit-all")
     await alex.view("room")
 

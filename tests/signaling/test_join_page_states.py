@@ -338,15 +338,29 @@ async def test_a_link_that_cannot_join_says_why_before_anything_else(
         await record_removal(server.db, seat.session_id, seat.members["Sam"], datetime.now(UTC))
     else:
         await server.ok("DELETE", f"/api/v1/bookings/{seat.bookings['Sam']}")
-    sam = await Person.open(browser, "Sam", server.url + seat.links["Sam"], PHONE)
-    await sam.page.wait_for_selector(f"#notice-title:text('{title}')")
-    if button is not None:
-        assert await sam.page.is_visible(f"#notice-actions a:text('{button}')")
-    state = await sam.state()
-    assert state["micLive"] is False and state["cameraLive"] is False
-    assert server.hub.stats().get("connections", 0) == 0  # it never knocked
-    assert sam.errors == []
-    await sam.close()
+    context = await browser.new_context(viewport=PHONE)  # type: ignore[arg-type]
+    # Count the page's asks for a camera or microphone, and every request it makes.
+    await context.add_init_script(
+        "window.__devices = 0; const gum = navigator.mediaDevices.getUserMedia.bind("
+        "navigator.mediaDevices); navigator.mediaDevices.getUserMedia = (c) => "
+        "{ window.__devices += 1; return gum(c); };"
+    )
+    page = await context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("websocket", lambda ws: requests.append(ws.url))
+    sam = Person("Sam", page)
+    try:
+        await page.goto(server.url + seat.links["Sam"])
+        await page.wait_for_selector(f"#notice-title:text('{title}')")
+        if button is not None:
+            assert await page.is_visible(f"#notice-actions a:text('{button}')")
+        await asyncio.sleep(1)  # anything started late would show by now
+        assert await page.evaluate("window.__devices") == 0
+        assert not [u for u in requests if "/room-token" in u or "/rooms/ws" in u], requests
+        assert sam.errors == []
+    finally:
+        await context.close()
 
 
 # Safari's rule, which Chromium never applies to call audio (it always lets a MediaStream

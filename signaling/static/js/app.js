@@ -503,7 +503,9 @@ function welcome(msg) {
     send({
       type: "knock",
       audio_muted: !S.micOn || S.listenOnly, // no microphone at all is listenOnly (ask)
-      camera_on: S.camOn && !S.audioOnly && !S.listenOnly && !!local.videoTrack,
+      // The choice, not the device: the camera rests while waiting (a re-knock after a long
+      // drop comes from the waiting room) and starts again on admission.
+      camera_on: S.camOn && !S.audioOnly && !S.listenOnly,
     });
   } else if (msg.state === "admitted") {
     enterRoom(msg.room);
@@ -661,20 +663,24 @@ async function setMic(on, tell = true) {
 async function restartMic() {
   if (S.micStarting) return;
   S.micStarting = true;
+  let track;
   try {
-    const track = await local.startMic();
-    if (S.view !== "room") { local.stopMic(); return; }
-    track.enabled = S.micOn;
-    if (S.media) await S.media.setAudio(track);
+    track = await local.startMic();
   } catch {
+    S.micStarting = false;
+    if (S.view !== "room") return; // sent back meanwhile: the next admission tries again
     // The microphone went away while waiting: listen only, shown to the others as muted.
     S.listenOnly = true;
     send({ type: "mute_self" });
     announce("Your microphone did not start again. You can still listen.", true);
     renderControls();
-  } finally {
-    S.micStarting = false;
+    return;
   }
+  S.micStarting = false;
+  if (S.view !== "room") { local.stopMic(); return; }
+  track.enabled = S.micOn;
+  // If the connection is being rebuilt meanwhile, its next answer takes local.audioTrack.
+  if (S.media) S.media.setAudio(track).catch(() => {});
 }
 
 /** Back from the waiting room with the camera chosen on: start it and send it again. */
@@ -1015,7 +1021,10 @@ el("sound-on").addEventListener("click", () => {
   const started = [...S.audioEls.values()].map((audio) => audio.play());
   resumeAudio();
   el("sound-on").hidden = true;
-  Promise.all(started).catch(() => { el("sound-on").hidden = false; });
+  Promise.all(started).catch((err) => {
+    // AbortError: a new track replaced that element's source meanwhile, not a refusal.
+    if (err.name !== "AbortError") el("sound-on").hidden = false;
+  });
 });
 
 // For tests and support: what this page receives, and how long joining took.

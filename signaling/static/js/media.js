@@ -11,6 +11,7 @@ export class LocalMedia {
     this.videoTrack = null;
     this.micId = "";
     this.camId = "";
+    this.fitted = ""; // track id and width last asked of the camera (fitCamera)
   }
 
   /** Open the microphone; throws the browser's error (NotAllowedError, NotFoundError...). */
@@ -64,6 +65,11 @@ export class LocalMedia {
     if (!track || track.readyState !== "live") return;
     const width = Math.round(640 / sendScale(participants));
     const height = Math.round(width * 9 / 16);
+    // Asked once per track and size: a camera that cannot give exactly this size (a 4:3-only
+    // webcam, a phone reporting portrait) is not reconfigured on every room update.
+    const asked = `${track.id}/${width}`;
+    if (this.fitted === asked) return;
+    this.fitted = asked;
     const now = track.getSettings();
     if (now.width === width && now.height === height) return;
     try {
