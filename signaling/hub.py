@@ -29,6 +29,7 @@ from signaling.ice import IceConfig, ice_servers
 from signaling.live import LiveRoom, Peer, RoomSettings
 from signaling.protocol import (
     CloseCode,
+    EndReason,
     ErrorCode,
     ErrorMessage,
     Hello,
@@ -185,6 +186,24 @@ class RoomHub:
         live = self._live.get(session_id)
         return live is not None and live.leave_member(member_id)
 
+    async def refresh(self, now: datetime) -> None:
+        """Re-read every live room's session after the organizer changed sessions: a room
+        whose session was cancelled, or moved to a time that is not open, ends for everyone
+        (``room_ended`` ``cancelled`` / ``rescheduled``); otherwise its closing time follows
+        the session's new end. Called after the change is committed."""
+        for session_id, live in list(self._live.items()):
+            try:
+                facts: rooms.RoomFacts | None = await rooms.room_facts(self._db, session_id)
+            except NotFound:
+                facts = None
+            outlook = room_outlook(facts, now, _seconds(self._close_grace))
+            if isinstance(outlook, EndReason):
+                logger.info("room %s ended: session %s", session_id, outlook)
+                live.end(outlook)
+            elif outlook != live.closes_at:
+                live.closes_at = outlook
+                live.schedule_end((outlook - now).total_seconds())
+
     def get(self, room_id: str) -> LiveRoom | None:
         """The live room for a session, if one runs in this process."""
         return self._live.get(room_id)
@@ -259,6 +278,19 @@ class RoomHub:
             del self._live[live.room_id]
         self._ending.add(live)
         live.when_closed(lambda: self._ending.discard(live))
+
+
+def room_outlook(
+    facts: rooms.RoomFacts | None, now: datetime, close_grace: timedelta
+) -> EndReason | datetime:
+    """What a live room should do now its session may have changed: end (and why), or go on
+    until the returned closing time. Pure: ``now`` in."""
+    if facts is None or facts.status == "cancelled":
+        return EndReason.CANCELLED
+    if now < facts.starts_at - OPENS_BEFORE:
+        return EndReason.RESCHEDULED
+    closes_at = facts.ends_at + close_grace
+    return EndReason.TIME_UP if now >= closes_at else closes_at
 
 
 def _seconds(value: float) -> timedelta:

@@ -238,6 +238,10 @@ class LiveRoom:
         except RelayError as exc:
             peer.send(_error(ErrorCode.INVALID_VALUE, str(exc)[:200], "ice_candidate"))
 
+    def end(self, reason: EndReason) -> None:
+        """End the room for everyone from the server side (the session was cancelled...)."""
+        self._apply(self.room.terminate(reason, self.now()))
+
     def schedule_end(self, delay: float) -> None:
         """End the room (``time_up``) after ``delay`` seconds."""
         if self._time_up is not None:

@@ -249,6 +249,9 @@ class EndReason(StrEnum):
     FACILITATOR_LOST = "facilitator_lost"
     TIME_UP = "time_up"
     SHUTDOWN = "shutdown"
+    # The organizer changed the session under a live room.
+    CANCELLED = "cancelled"
+    RESCHEDULED = "rescheduled"
 
 
 class ProtocolError(Exception):

@@ -215,6 +215,8 @@ async def update_series(request: Request) -> Response:
         now=utcnow(),
         horizon_days=state.settings.horizon_days,
     )
+    if state.rooms is not None:  # committed: a live room follows its session
+        await state.rooms.refresh(utcnow())
     return model_response(schemas.SeriesOut.model_validate(view))
 
 
@@ -240,9 +242,12 @@ async def update_session(request: Request) -> Response:
     await require_organizer(request)
     body = await parse(request, schemas.SessionPatch)
     changes = _no_nulls(body.model_dump(exclude_unset=True))
+    state = app_state(request)
     view = await sessions.update_session(
-        app_state(request).db, request.path_params["session_id"], changes, now=utcnow()
+        state.db, request.path_params["session_id"], changes, now=utcnow()
     )
+    if state.rooms is not None:  # committed: a live room follows its session
+        await state.rooms.refresh(utcnow())
     return model_response(_session_out(view))
 
 

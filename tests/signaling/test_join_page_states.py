@@ -232,6 +232,23 @@ async def test_a_dropped_connection_resumes_and_a_lost_facilitator_pauses(
     assert sam.errors == []
 
 
+async def test_a_session_cancelled_during_the_call_says_so(
+    server: LiveServer, browser: Browser, fran: RoomClient
+) -> None:
+    seat = await server.seat(["Sam"])
+    await fran.enter(await server.token(seat.links["Fran"]))
+    sam = await Person.open(browser, "Sam", server.url + seat.links["Sam"], PHONE)
+    await sam.ask(camera=False)
+    knock = await fran.next("knock")
+    await fran.send({"type": "admit", "participant_id": knock["participant_id"]})
+    await sam.view("room")
+    await server.ok("PATCH", f"/api/v1/sessions/{seat.session_id}", json={"status": "cancelled"})
+    await sam.page.wait_for_selector("#notice-title:text('This drop-in was cancelled')")
+    assert (await sam.state())["micLive"] is False
+    assert sam.errors == []
+    await sam.close()
+
+
 async def test_leaving_while_reconnecting_reaches_the_others_at_once(
     server: LiveServer, browser: Browser, fran: RoomClient
 ) -> None:

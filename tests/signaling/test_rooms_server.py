@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -295,6 +296,41 @@ async def test_a_locked_room_takes_no_new_arrivals(
     await fran.next("room_unlocked")
     kim2 = client(server, clients, "Kim2")
     assert (await kim2.enter(await server.token(seat.links["Kim"])))["type"] == "waiting"
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"status": "cancelled"}, "cancelled"),
+        ({"starts_at": (datetime.now(UTC) + timedelta(days=7)).isoformat()}, "rescheduled"),
+    ],
+)
+async def test_the_organizer_cancelling_or_moving_a_live_session_ends_its_room(
+    server: LiveServer, clients: dict[str, RoomClient], change: dict[str, str], reason: str
+) -> None:
+    fran, [sam], links = await _room(server, clients, ["Sam"])
+    [session_id] = [live.room_id for live in server.hub._live.values()]
+    await server.ok("PATCH", f"/api/v1/sessions/{session_id}", json=change)
+    for c in (fran, sam):
+        assert (await c.next("room_ended", timeout=2))["reason"] == reason
+        assert (await c.wait_closed()).code == 4410
+    await wait_until(lambda: server.hub.stats()["rooms"] == 0, timeout=5)
+    # And the link says so: no new room token for a cancelled or not-yet-open session.
+    refused = await server.exchange(links["Sam"])
+    assert refused.status_code == (410 if reason == "cancelled" else 425)
+
+
+async def test_a_live_room_follows_its_session_s_new_end(
+    server: LiveServer, clients: dict[str, RoomClient]
+) -> None:
+    fran, [sam], _ = await _room(server, clients, ["Sam"])
+    [live] = list(server.hub._live.values())
+    before = live.closes_at
+    await server.ok("PATCH", f"/api/v1/sessions/{live.room_id}", json={"duration_minutes": 90})
+    assert live.closes_at == before + timedelta(minutes=30)  # 60 -> 90 minutes
+    await server.ok("PATCH", f"/api/v1/sessions/{live.room_id}", json={"duration_minutes": 30})
+    assert live.closes_at == before - timedelta(minutes=30)
+    assert not fran.saw("room_ended") and not sam.saw("room_ended")
 
 
 async def test_end_closes_the_room_for_everyone_for_good(

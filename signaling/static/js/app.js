@@ -962,6 +962,9 @@ function onEnd(code, err) {
       return notice("You joined from another window",
         "This drop-in is open in another tab or on another device, so this window has stepped aside.", [reloadButton("Use this window instead")]);
     case 4410: {
+      // The organizer cancelled or moved the session: the link's page says what is true now
+      // (cancelled, or too early with a countdown to the new time).
+      if (S.endReason === "cancelled" || S.endReason === "rescheduled") return main();
       const why = {
         ended_by_facilitator: "The facilitator has ended the drop-in. Thank you for coming.",
         facilitator_lost: "The facilitator could not come back, so the drop-in has ended. We are sorry.",
