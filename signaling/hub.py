@@ -191,18 +191,24 @@ class RoomHub:
         whose session was cancelled, or moved to a time that is not open, ends for everyone
         (``room_ended`` ``cancelled`` / ``rescheduled``); otherwise its closing time follows
         the session's new end. Called after the change is committed."""
-        for session_id, live in list(self._live.items()):
-            try:
-                facts: rooms.RoomFacts | None = await rooms.room_facts(self._db, session_id)
-            except NotFound:
-                facts = None
-            outlook = room_outlook(facts, now, _seconds(self._close_grace))
-            if isinstance(outlook, EndReason):
-                logger.info("room %s ended: session %s", session_id, outlook)
-                live.end(outlook)
-            elif outlook != live.closes_at:
-                live.closes_at = outlook
-                live.schedule_end((outlook - now).total_seconds())
+        # Under the opening lock: a room being opened from the old facts is in _live after.
+        async with self._opening:
+            for session_id, live in list(self._live.items()):
+                try:
+                    facts: rooms.RoomFacts | None = await rooms.room_facts(self._db, session_id)
+                except NotFound:
+                    facts = None
+                except Exception:
+                    # The change is committed; the room keeps its old times until the next.
+                    logger.exception("room %s: could not re-read its session", session_id)
+                    continue
+                outlook = room_outlook(facts, now, _seconds(self._close_grace))
+                if isinstance(outlook, EndReason):
+                    logger.info("room %s ended: session %s", session_id, outlook)
+                    live.end(outlook)
+                elif outlook != live.closes_at:
+                    live.closes_at = outlook
+                    live.schedule_end((outlook - now).total_seconds())
 
     def get(self, room_id: str) -> LiveRoom | None:
         """The live room for a session, if one runs in this process."""

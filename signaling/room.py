@@ -119,6 +119,10 @@ DEFAULT_FACILITATOR_TIMEOUT: Final = 300.0
 ConnId: TypeAlias = str
 MemberId: TypeAlias = str
 
+# Rooms ended because the organizer cancelled or moved their session: reinstated, or at the
+# new time, the session gets a fresh room. Every other end is for good.
+REOPENABLE: frozenset[EndReason] = frozenset({EndReason.CANCELLED, EndReason.RESCHEDULED})
+
 
 @dataclass(frozen=True, slots=True)
 class RoomConfig:
@@ -972,7 +976,7 @@ class RoomStore(Protocol):
 
     async def save(self, room: Room) -> None: ...
 
-    async def discard(self, room_id: str) -> None: ...
+    async def discard(self, room_id: str, *, final: bool = True) -> None: ...
 
 
 class InMemoryRoomStore:
@@ -1010,11 +1014,13 @@ class InMemoryRoomStore:
     async def save(self, room: Room) -> None:
         """Nothing to persist in memory; an ended room is discarded."""
         if room.ended is not None:
-            await self.discard(room.room_id)
+            await self.discard(room.room_id, final=room.ended not in REOPENABLE)
 
-    async def discard(self, room_id: str) -> None:
-        """Forget the room; remember only that it ended."""
+    async def discard(self, room_id: str, *, final: bool = True) -> None:
+        """Forget the room; remember that it ended unless it may open again (``final``)."""
         self._rooms.pop(room_id, None)
+        if not final:
+            return
         self._ended[room_id] = None
         while len(self._ended) > self._remember_ended:
             del self._ended[next(iter(self._ended))]

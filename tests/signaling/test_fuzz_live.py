@@ -83,9 +83,22 @@ class Background:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
+        """Cancel whatever is left on the loop, then stop it: nothing outlives the test."""
+
+        async def drain() -> None:
+            left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in left:
+                task.cancel()
+            await asyncio.gather(*left, return_exceptions=True)
+            await self.loop.shutdown_asyncgens()
+
+        try:
+            self.run(drain(), timeout=10)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            assert not self.thread.is_alive(), "the server's loop did not stop"
+            self.loop.close()
 
 
 @pytest.fixture
@@ -138,12 +151,16 @@ def test_generated_frames_get_documented_answers(
                     assert len(message.message) <= 120
 
         check()
+
         # Nothing is left behind: every connection the examples opened is gone.
+        async def connections() -> int:
+            return server.hub.stats().get("connections", 0)
+
         for _ in range(50):
-            if server.hub.stats().get("connections", 0) == 0:
+            if background.run(connections()) == 0:
                 break
             threading.Event().wait(0.1)
-        assert server.hub.stats().get("connections", 0) == 0, server.hub.stats()
+        assert background.run(connections()) == 0, server.hub.stats()
     finally:
         background.run(server_cm.__aexit__(None, None, None))
 

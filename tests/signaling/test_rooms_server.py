@@ -298,19 +298,20 @@ async def test_a_locked_room_takes_no_new_arrivals(
     assert (await kim2.enter(await server.token(seat.links["Kim"])))["type"] == "waiting"
 
 
-@pytest.mark.parametrize(
-    ("change", "reason"),
-    [
-        ({"status": "cancelled"}, "cancelled"),
-        ({"starts_at": (datetime.now(UTC) + timedelta(days=7)).isoformat()}, "rescheduled"),
-    ],
-)
+@pytest.mark.parametrize("reason", ["cancelled", "rescheduled"])
 async def test_the_organizer_cancelling_or_moving_a_live_session_ends_its_room(
-    server: LiveServer, clients: dict[str, RoomClient], change: dict[str, str], reason: str
+    server: LiveServer, clients: dict[str, RoomClient], reason: str
 ) -> None:
     fran, [sam], links = await _room(server, clients, ["Sam"])
-    [session_id] = [live.room_id for live in server.hub._live.values()]
-    await server.ok("PATCH", f"/api/v1/sessions/{session_id}", json=change)
+    [live] = list(server.hub._live.values())
+    path = f"/api/v1/sessions/{live.room_id}"
+    session = await server.ok("GET", path)
+    if reason == "cancelled":
+        change, undo = {"status": "cancelled"}, {"status": "scheduled"}
+    else:
+        later = (datetime.now(UTC) + timedelta(days=7)).isoformat()
+        change, undo = {"starts_at": later}, {"starts_at": session["starts_at"]}
+    await server.ok("PATCH", path, json=change)
     for c in (fran, sam):
         assert (await c.next("room_ended", timeout=2))["reason"] == reason
         assert (await c.wait_closed()).code == 4410
@@ -318,6 +319,10 @@ async def test_the_organizer_cancelling_or_moving_a_live_session_ends_its_room(
     # And the link says so: no new room token for a cancelled or not-yet-open session.
     refused = await server.exchange(links["Sam"])
     assert refused.status_code == (410 if reason == "cancelled" else 425)
+    # Reinstated, or moved back: the session gets a fresh room (this one was not final).
+    await server.ok("PATCH", path, json=undo)
+    again = client(server, clients, "Fran again")
+    assert (await again.enter(await server.token(links["Fran"])))["type"] == "admitted"
 
 
 async def test_a_live_room_follows_its_session_s_new_end(

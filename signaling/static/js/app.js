@@ -398,6 +398,7 @@ async function exchange() {
 }
 
 function connect() {
+  S.endReason = null; // a new connection: an earlier room's end says nothing about this one
   S.socket = new RoomSocket({
     exchange,
     displayName: () => S.name,
@@ -994,11 +995,13 @@ el("ctl-hand").addEventListener("click", () => {
   const me = S.participants.get(S.me);
   send({ type: me && me.hand_raised ? "lower_hand" : "raise_hand" });
 });
-/** Leave for good. While reconnecting there is no socket to say it on: say it by the link
- * (keepalive: it is sent even if the tab closes next), or the others would see us
- * "reconnecting" until the server's grace window runs out. */
+/** Leave for good: on the socket, and by the link too (keepalive: sent even if the tab
+ * closes next). While reconnecting, or on a socket that looks open but is not, the link is
+ * the only way; without it the others would see us "reconnecting" for the grace window.
+ * Saying it twice is harmless. */
 function leave() {
-  if (S.socket && !S.socket.leave()) {
+  if (S.socket) {
+    S.socket.leave();
     fetch(`/j/${encodeURIComponent(token)}/leave`, { method: "POST", keepalive: true, cache: "no-store" })
       .catch(() => { /* offline: the grace window lets us go */ });
   }

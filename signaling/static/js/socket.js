@@ -25,7 +25,6 @@ export class RoomSocket {
     this.attempt = 0;
     this.ended = false;
     this.timer = null;
-    this.welcomed = false; // the server has answered hello on the current WebSocket
   }
 
   async start() {
@@ -40,15 +39,15 @@ export class RoomSocket {
     this.opts.onState(this.droppedAt === null ? "connecting" : "reconnecting");
     const ws = new WebSocket(this.wsUrl);
     this.ws = ws;
-    this.welcomed = false;
     ws.onopen = () => {
+      if (this.ended) return; // left while connecting: say nothing, it is being closed
       this.send({ type: "hello", protocol: 1, token: this.token, display_name: this.opts.displayName() });
     };
     ws.onmessage = (event) => {
+      if (this.ended) return; // after leave(): nothing more reaches the page
       let msg;
       try { msg = JSON.parse(event.data); } catch { return; }
       if (msg.type === "welcome") {
-        this.welcomed = true;
         this.grace = msg.reconnect_grace;
         this.droppedAt = null;
         this.attempt = 0;
@@ -129,16 +128,16 @@ export class RoomSocket {
   }
 
   /**
-   * Leave on purpose: tell the server (no grace window) and stop. False if the socket could
-   * not say it (reconnecting: closed, or open but not yet welcomed back): the caller tells
-   * the server another way as well.
+   * Leave on purpose: tell the server (no grace window) and stop. The caller also says it by
+   * the join link, which works while reconnecting or on a half-open socket.
    */
   leave() {
-    const open = !!this.ws && this.ws.readyState === WebSocket.OPEN && this.welcomed;
     this.send({ type: "leave" });
     this.ended = true;
     clearTimeout(this.timer);
-    if (this.ws) setTimeout(() => this.ws && this.ws.close(1000), 300);
-    return open;
+    const ws = this.ws;
+    if (!ws) return;
+    if (ws.readyState === WebSocket.CONNECTING) ws.close(1000); // it would only say hello
+    else setTimeout(() => ws.close(1000), 300); // let the leave go out first
   }
 }
