@@ -18,6 +18,7 @@ Derandomized for CI; DROPIN_FUZZ_EXAMPLES runs more.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import threading
@@ -108,6 +109,19 @@ def background() -> Iterator[Background]:
     bg.stop()
 
 
+@contextlib.contextmanager
+def live_server(
+    background: Background, settings: Settings, sqlite_url: str
+) -> Iterator[LiveServer]:
+    """The server on the background loop, for the length of the block."""
+    server_cm = LiveServer.on_sqlite(settings, sqlite_url)
+    server = background.run(server_cm.__aenter__())
+    try:
+        yield server
+    finally:
+        background.run(server_cm.__aexit__(None, None, None))
+
+
 async def session(url: str, token: str | None, sent: list[str | bytes]) -> list[str]:
     """One connection: hello (if a token), the frames, then close; returns the replies."""
     replies: list[str] = []
@@ -135,9 +149,7 @@ async def session(url: str, token: str | None, sent: list[str | bytes]) -> list[
 def test_generated_frames_get_documented_answers(
     background: Background, settings: Settings, sqlite_url: str
 ) -> None:
-    server_cm = LiveServer.on_sqlite(settings, sqlite_url)
-    server = background.run(server_cm.__aenter__())
-    try:
+    with live_server(background, settings, sqlite_url) as server:
         seat = background.run(server.seat(["Sam"]))
         token = background.run(server.token(seat.links["Sam"]))
 
@@ -161,8 +173,6 @@ def test_generated_frames_get_documented_answers(
                 break
             threading.Event().wait(0.1)
         assert background.run(connections()) == 0, server.hub.stats()
-    finally:
-        background.run(server_cm.__aexit__(None, None, None))
 
 
 @st.composite
@@ -189,9 +199,7 @@ def test_generated_join_links_get_documented_answers(
     background: Background, settings: Settings, sqlite_url: str
 ) -> None:
     """The join page's routes with broken, forged and genuine tokens: 4xx or success only."""
-    server_cm = LiveServer.on_sqlite(settings, sqlite_url)
-    server = background.run(server_cm.__aenter__())
-    try:
+    with live_server(background, settings, sqlite_url) as server:
         seat = background.run(server.seat(["Sam"]))
         genuine = seat.links["Sam"].removeprefix("/j/")
 
@@ -211,5 +219,3 @@ def test_generated_join_links_get_documented_answers(
                 assert "error" in response.json(), (path, response.text)
 
         check()
-    finally:
-        background.run(server_cm.__aexit__(None, None, None))

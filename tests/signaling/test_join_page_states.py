@@ -22,7 +22,7 @@ from dropin.services.rooms import record_removal
 from dropin.store.tables import sessions
 from tests.signaling.browser import PHONE, Person, chromium, receiving
 from tests.signaling.peers import wait_until
-from tests.signaling.wsclient import LiveServer, RoomClient
+from tests.signaling.wsclient import LiveServer, RoomClient, Seated
 
 pytestmark = pytest.mark.usefixtures("loopback")
 
@@ -235,13 +235,7 @@ async def test_a_dropped_connection_resumes_and_a_lost_facilitator_pauses(
 async def test_a_session_cancelled_during_the_call_says_so(
     server: LiveServer, browser: Browser, fran: RoomClient
 ) -> None:
-    seat = await server.seat(["Sam"])
-    await fran.enter(await server.token(seat.links["Fran"]))
-    sam = await Person.open(browser, "Sam", server.url + seat.links["Sam"], PHONE)
-    await sam.ask(camera=False)
-    knock = await fran.next("knock")
-    await fran.send({"type": "admit", "participant_id": knock["participant_id"]})
-    await sam.view("room")
+    seat, sam = await sam_in_the_room(server, browser, fran)
     await server.ok("PATCH", f"/api/v1/sessions/{seat.session_id}", json={"status": "cancelled"})
     await sam.page.wait_for_selector("#notice-title:text('This drop-in was cancelled')")
     assert (await sam.state())["micLive"] is False
@@ -254,13 +248,7 @@ async def test_leaving_while_reconnecting_reaches_the_others_at_once(
 ) -> None:
     """ "Leave" with no socket to say it on goes by the join link: the others see Sam leave
     now, not "reconnecting" until the grace window (5 s here) runs out."""
-    seat = await server.seat(["Sam"])
-    await fran.enter(await server.token(seat.links["Fran"]))
-    sam = await Person.open(browser, "Sam", server.url + seat.links["Sam"], PHONE)
-    await sam.ask(camera=False)
-    knock = await fran.next("knock")
-    await fran.send({"type": "admit", "participant_id": knock["participant_id"]})
-    await sam.view("room")
+    seat, sam = await sam_in_the_room(server, browser, fran)
     fid = fran.participant_id or ""
     sam_pid = await sam.pid()
     # Sam's network goes: the server drops the socket and does not answer the page's
@@ -293,6 +281,20 @@ async def test_leaving_while_reconnecting_reaches_the_others_at_once(
         hub.hello = real_hello  # type: ignore[method-assign]
         release.set()
         await sam.close()
+
+
+async def sam_in_the_room(
+    server: LiveServer, browser: Browser, fran: RoomClient
+) -> tuple[Seated, Person]:
+    """Fran (a Python client) in the room and Sam's page admitted, sound only."""
+    seat = await server.seat(["Sam"])
+    await fran.enter(await server.token(seat.links["Fran"]))
+    sam = await Person.open(browser, "Sam", server.url + seat.links["Sam"], PHONE)
+    await sam.ask(camera=False)
+    knock = await fran.next("knock")
+    await fran.send({"type": "admit", "participant_id": knock["participant_id"]})
+    await sam.view("room")
+    return seat, sam
 
 
 def fran_conn(live: object, fran_pid: str) -> str | None:
