@@ -186,25 +186,28 @@ class RoomHub:
         live = self._live.get(session_id)
         return live is not None and live.leave_member(member_id)
 
-    async def refresh(self, now: datetime) -> None:
-        """Re-read every live room's session after the organizer changed sessions: a room
+    async def refresh(self, now: datetime, session_id: str | None = None) -> None:
+        """Re-read live rooms' sessions (``session_id``'s only, if given; else every one)
+        after the organizer changed sessions: a room
         whose session was cancelled, or moved to a time that is not open, ends for everyone
         (``room_ended`` ``cancelled`` / ``rescheduled``); otherwise its closing time follows
         the session's new end. Called after the change is committed."""
         # Under the opening lock: a room being opened from the old facts is in _live after.
         async with self._opening:
-            for session_id, live in list(self._live.items()):
+            for room_id, live in list(self._live.items()):
+                if session_id is not None and room_id != session_id:
+                    continue
                 try:
-                    facts: rooms.RoomFacts | None = await rooms.room_facts(self._db, session_id)
+                    facts: rooms.RoomFacts | None = await rooms.room_facts(self._db, room_id)
                 except NotFound:
                     facts = None
                 except Exception:
                     # The change is committed; the room keeps its old times until the next.
-                    logger.exception("room %s: could not re-read its session", session_id)
+                    logger.exception("room %s: could not re-read its session", room_id)
                     continue
                 outlook = room_outlook(facts, now, _seconds(self._close_grace))
                 if isinstance(outlook, EndReason):
-                    logger.info("room %s ended: session %s", session_id, outlook)
+                    logger.info("room %s ended: session %s", room_id, outlook)
                     live.end(outlook)
                 elif outlook != live.closes_at:
                     live.closes_at = outlook

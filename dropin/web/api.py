@@ -243,11 +243,10 @@ async def update_session(request: Request) -> Response:
     body = await parse(request, schemas.SessionPatch)
     changes = _no_nulls(body.model_dump(exclude_unset=True))
     state = app_state(request)
-    view = await sessions.update_session(
-        state.db, request.path_params["session_id"], changes, now=utcnow()
-    )
+    session_id = request.path_params["session_id"]
+    view = await sessions.update_session(state.db, session_id, changes, now=utcnow())
     if state.rooms is not None:  # committed: a live room follows its session
-        await state.rooms.refresh(utcnow())
+        await state.rooms.refresh(utcnow(), session_id)
     return model_response(_session_out(view))
 
 

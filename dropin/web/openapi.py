@@ -248,6 +248,25 @@ _ERROR_TEXT = {
 }
 
 
+_LINK_ERRORS: dict[str, Any] = {
+    "404": {"description": "Not a join link"},
+    "410": {"description": "Expired link"},
+}
+
+
+def _join_link(method: str, summary: str, responses: dict[str, Any]) -> dict[str, Any]:
+    """One operation on a join-link route (``/j/{token}...``)."""
+    return {
+        method: {
+            "summary": summary,
+            "parameters": [
+                {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": responses,
+        }
+    }
+
+
 @cache
 def openapi_spec(server_url: str) -> dict[str, Any]:
     """The whole document (cached per server URL)."""
@@ -327,39 +346,23 @@ def openapi_spec(server_url: str) -> dict[str, Any]:
                 },
             }
         }
-    paths["/j/{token}/room-token"] = {
-        "post": {
-            "summary": "Exchange a join link for a room token (JWT, <= 15 min; docs/signaling.md)",
-            "parameters": [
-                {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
-            ],
-            "responses": {
-                "200": {"description": "{token, expires_in, role, session_id, ws_url}"},
-                "403": {
-                    "description": "No place (any more): not_booked, or removed by a facilitator"
-                },
-                "404": {"description": "Not a join link"},
-                "410": {"description": "Session over or cancelled"},
-                "425": {"description": "Too early: the room opens 15 minutes before"},
-            },
-        }
-    }
-    paths["/j/{token}/leave"] = {
-        "post": {
-            "summary": (
-                "Leave the room by the join link (the page's Leave while its WebSocket is "
-                "down); no grace window"
-            ),
-            "parameters": [
-                {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
-            ],
-            "responses": {
-                "204": {"description": "Left, or was not in the room"},
-                "404": {"description": "Not a join link"},
-                "410": {"description": "Expired link"},
-            },
-        }
-    }
+    paths["/j/{token}/room-token"] = _join_link(
+        "post",
+        "Exchange a join link for a room token (JWT, <= 15 min; docs/signaling.md)",
+        {
+            "200": {"description": "{token, expires_in, role, session_id, ws_url}"},
+            "403": {"description": "No place (any more): not_booked, or removed by a facilitator"},
+            "404": {"description": "Not a join link"},
+            "410": {"description": "Session over or cancelled"},
+            "425": {"description": "Too early: the room opens 15 minutes before"},
+        },
+    )
+    paths["/j/{token}/leave"] = _join_link(
+        "post",
+        "Leave the room by the join link (the page's Leave while its WebSocket is down); "
+        "no grace window",
+        {"204": {"description": "Left, or was not in the room"}, **_LINK_ERRORS},
+    )
     paths["/rooms/ws"] = {
         "get": {
             "summary": "The room WebSocket (protocol 1; upgrade only; docs/signaling.md)",
@@ -368,38 +371,29 @@ def openapi_spec(server_url: str) -> dict[str, Any]:
             },
         }
     }
-    paths["/j/{token}/info"] = {
-        "get": {
-            "summary": "What the join page shows: session, first name, role, status, next session",
-            "parameters": [
-                {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
-            ],
-            "responses": {
-                "200": {
-                    "description": (
-                        "{status: open|too_early|ended|cancelled|removed|no_place, session_id, "
-                        "title, starts_at, ends_at, opens_at, seconds_until_open, timezone, "
-                        "when, display_name, role, discreet, next_session, page_url, feed_url}"
-                    )
-                },
-                "404": {"description": "Not a join link"},
-                "410": {"description": "Expired link"},
+    paths["/j/{token}/info"] = _join_link(
+        "get",
+        "What the join page shows: session, first name, role, status, next session",
+        {
+            "200": {
+                "description": (
+                    "{status: open|too_early|ended|cancelled|removed|no_place, session_id, "
+                    "title, starts_at, ends_at, opens_at, seconds_until_open, timezone, "
+                    "when, display_name, role, discreet, next_session, page_url, feed_url}"
+                )
             },
-        }
-    }
-    paths["/j/{token}"] = {
-        "get": {
-            "summary": "A member's join link (HTML page)",
-            "parameters": [
-                {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
-            ],
-            "responses": {
-                "200": {"description": "Join page"},
-                "404": {"description": "Invalid link"},
-                "410": {"description": "Expired link"},
-            },
-        }
-    }
+            **_LINK_ERRORS,
+        },
+    )
+    paths["/j/{token}"] = _join_link(
+        "get",
+        "A member's join link (HTML page)",
+        {
+            "200": {"description": "Join page"},
+            "404": {"description": "Invalid link"},
+            "410": {"description": "Expired link"},
+        },
+    )
     return {
         "openapi": "3.1.0",
         "info": {

@@ -222,6 +222,8 @@ export class RoomMedia {
 
   /** Cap what we send for the room's size: the relay forwards, it does not adapt. */
   setRoomSize(participants) {
+    // Called on every render: only a new size needs work (answers and a new camera tune too).
+    if (participants === this.participants) return this.tuning || Promise.resolve();
     this.participants = participants;
     this.kbps = sendKbps(participants);
     return this.tune();
