@@ -11,28 +11,14 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 from zoneinfo import ZoneInfo
 
 from dropin.domain.entries import Seat, SessionFacts, entry
 from dropin.domain.ical import Method, PartStat, build_invite
+from dropin.domain.states import MessageKind
 
-Kind = Literal[
-    "booking_confirmed",
-    "booking_waitlisted",
-    "booking_promoted",
-    "booking_cancelled",
-    "session_rescheduled",
-    "session_cancelled",
-    "facilitator_assigned",
-    "session_invitation",
-    "lead_notice",
-    "facilitator_released",
-    "organizer_alert",
-    "swap_request",
-    "reminder_24h",
-    "reminder_1h",
-]
+# Every kind of outbox event a message exists for (dropin/domain/states.py).
+Kind = MessageKind
 
 
 @dataclass(frozen=True)

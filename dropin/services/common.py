@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, get_args
+from typing import Any
 
 from sqlalchemy import Insert, Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dropin.domain.messages import Kind
+from dropin.domain.states import MessageKind
 from dropin.errors import NotFound
 from dropin.store.tables import bookings, groups, members, outbox, sessions
 
 # Everything someone can be told about: each kind of message the workers know how to write.
-OUTBOX_KINDS = frozenset(get_args(Kind))
+OUTBOX_KINDS = frozenset(MessageKind)
 
 
 def new_id() -> str:

@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from dropin.domain.entries import Seat
 from dropin.domain.imip import RenderedMail, render_imip, render_notice, rendered
 from dropin.domain.messages import Kind, MemberLinks, Recipient, Sender, compose
+from dropin.domain.states import MessageKind
 from dropin.errors import Conflict, Invalid, NotFound
 from dropin.services.common import outbox_insert
 from dropin.services.feeds import LinkMaker, session_facts
@@ -44,8 +45,8 @@ from dropin.store.tables import bookings, groups, members, outbox, room_removals
 STALE_CLAIM = timedelta(minutes=5)
 # Reminders go out this long before the start (and not at all once it is too late to help).
 REMINDERS: tuple[tuple[Kind, timedelta, timedelta], ...] = (
-    ("reminder_24h", timedelta(hours=24), timedelta(hours=2)),
-    ("reminder_1h", timedelta(hours=1), timedelta(minutes=5)),
+    (MessageKind.REMINDER_24H, timedelta(hours=24), timedelta(hours=2)),
+    (MessageKind.REMINDER_1H, timedelta(hours=1), timedelta(minutes=5)),
 )
 UNDELIVERED = ("pending", "sending")
 
@@ -372,7 +373,7 @@ async def _organizer_alert(
         return Outgoing(None, "the group has no organizer_email")
     facts = session_facts(session, session.group_name, session.group_timezone)
     composed = compose(
-        "organizer_alert",
+        MessageKind.ORGANIZER_ALERT,
         facts,
         Seat("public"),
         Recipient("organizer", to, session.group_timezone, quiet=False),
