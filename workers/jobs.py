@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dropin.config import Settings
+from dropin.jobs import SWEEP_OUTBOX
+from dropin.jobs import sweep_job_id as sweep_job_id  # re-export: dispatch.py imports it here
 from dropin.services import handoff, outbox, rota
 from dropin.services.feeds import LinkMaker
 from dropin.services.series import extend_horizons
@@ -31,11 +33,6 @@ SWEEP_SECONDS = 60.0
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def sweep_job_id(now: datetime) -> str:
-    """Nudges within one second share one sweep; the next second gets a fresh one."""
-    return f"outbox-sweep-{int(now.timestamp())}"
 
 
 async def sweep_outbox(ctx: dict[str, Any]) -> int:
@@ -58,7 +55,7 @@ async def sweep_outbox(ctx: dict[str, Any]) -> int:
         finished += await _deliver_batch(ctx, batch, claimed_at)
     else:
         # Out of time with rows left: hand over to a fresh sweep rather than hog a job slot.
-        await ctx["redis"].enqueue_job("sweep_outbox", _job_id=f"{sweep_job_id(_now())}-more")
+        await ctx["redis"].enqueue_job(SWEEP_OUTBOX, _job_id=f"{sweep_job_id(_now())}-more")
     return finished
 
 

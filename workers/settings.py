@@ -13,6 +13,8 @@ from arq.cron import cron
 from arq.worker import func
 
 from dropin.config import Settings
+from dropin.jobs import HEALTH_KEY as HEALTH_KEY  # re-export: dispatch.py imports it here
+from dropin.jobs import SWEEP_OUTBOX
 from dropin.store.db import Database
 from workers.jobs import (
     extend_horizon,
@@ -25,8 +27,7 @@ from workers.jobs import (
 )
 from workers.mail import mailer_from_settings
 
-HEALTH_KEY = "dropin:worker:health"
-FUNCTIONS = [func(sweep_outbox, name="sweep_outbox", keep_result=0, timeout=300)]
+FUNCTIONS = [func(sweep_outbox, name=SWEEP_OUTBOX, keep_result=0, timeout=300)]
 CRON_JOBS = [
     # The sweep is what guarantees delivery when an enqueue was lost (Redis down, a crash).
     cron(sweep_outbox, second=set(range(0, 60, 5)), run_at_startup=True, keep_result=0),
