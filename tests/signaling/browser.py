@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import time
 from collections.abc import AsyncIterator
@@ -119,8 +120,14 @@ class Person:
         return me
 
     async def screenshot(self, name: str) -> None:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        await self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+        """Write docs/screenshots/<name>.png, only when DROPIN_SCREENSHOTS=1 asks for it.
+
+        Taken either way, so a page that cannot be drawn still fails the test.
+        """
+        image = await self.page.screenshot()
+        if os.environ.get("DROPIN_SCREENSHOTS") == "1":
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            (SCREENSHOTS / f"{name}.png").write_bytes(image)
 
     async def close(self) -> None:
         await self.page.context.close()
