@@ -1,9 +1,10 @@
-"""Room access: exchanging a member's join link for a short-lived room token (a JWT).
+"""Room tokens: the short-lived JWT a member's WebSocket presents in ``hello``.
 
 The join link is long-lived and personal; the WebSocket only ever sees the room token, which
 carries who (``sub``), where (``sid``), in which role (from the database, never the client),
-and expires within 15 minutes. Token building and reading are pure (``now`` passed in); the
-exchange itself checks the database through :func:`dropin.services.links.admit`.
+and expires within 15 minutes. Building and reading one are pure (``now`` passed in). The
+scheduling core exchanges a join link for a token (``dropin.services.room_access.exchange``);
+the hub refreshes it.
 """
 
 from __future__ import annotations
@@ -15,24 +16,11 @@ from typing import Any
 
 import jwt
 
-from dropin.errors import DropinError
-from dropin.services import links
-from dropin.services.rooms import CLOSES_AFTER, OPENS_BEFORE
-from dropin.services.sessions import get_session
-from dropin.store.db import Database
-
 ISSUER = "dropin"
 AUDIENCE = "dropin:room"
 ALGORITHM = "HS256"
 TOKEN_SECONDS = 900
 _REQUIRED = ("iss", "aud", "sub", "sid", "role", "jti", "iat", "exp")
-
-
-class TooEarly(DropinError):
-    """The room is not open yet; ``detail`` says when it opens."""
-
-    status = 425
-    code = "too_early"
 
 
 class RoomTokenError(ValueError):
@@ -103,37 +91,3 @@ def read_token(secret: str, token: str, now: datetime) -> RoomClaims:
     ):
         raise RoomTokenError("bad claims")
     return RoomClaims(sub, sid, role, jti, datetime.fromtimestamp(exp, now.tzinfo))
-
-
-@dataclass(frozen=True)
-class Exchanged:
-    token: str
-    expires_in: int
-    role: str
-    session_id: str
-
-
-async def exchange(db: Database, secret: str, join_token: str, *, now: datetime) -> Exchanged:
-    """Swap a join link for a room token, if the member may enter the room now.
-
-    Errors: NotFound (not a join link), Gone (session over or cancelled, link expired),
-    Forbidden (no place any more), :class:`TooEarly` (opens 15 minutes before the start).
-    The token never outlives the room (the session's end plus a short grace).
-    """
-    admission = await links.admit(db, secret, join_token, now, grace=CLOSES_AFTER)
-    view = await get_session(db, admission.session_id)
-    opens = view.starts_at - OPENS_BEFORE
-    if now < opens:
-        raise TooEarly({"message": "the room is not open yet", "opens_at": opens.isoformat()})
-    # (After the room closes, admit() has already refused.)
-    # Never past the room's closing time, never more than 15 minutes.
-    seconds = int(min(TOKEN_SECONDS, (view.ends_at + CLOSES_AFTER - now).total_seconds()))
-    token = issue_token(
-        secret,
-        member_id=admission.member_id,
-        session_id=admission.session_id,
-        role=admission.role,
-        now=now,
-        seconds=max(1, seconds),
-    )
-    return Exchanged(token, max(1, seconds), admission.role, admission.session_id)

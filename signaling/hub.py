@@ -1,12 +1,12 @@
 """The room registry: which rooms run in this process, and who may get into them.
 
 A connection's ``hello`` comes here. The hub reads the room token, opens the session's room on
-first use (its capacity and closing time come from the scheduling core), refuses members a
-facilitator removed (recorded in the database, so it holds across restarts), and hands the
-connection to the :class:`~signaling.live.LiveRoom`. The hub is created by the app's lifespan
-and closed with it.
+first use (its window and capacity come from the scheduling core through
+:class:`~signaling.ports.RoomAccess`), refuses members a facilitator removed (recorded by the
+scheduling core, so it holds across restarts), and hands the connection to the
+:class:`~signaling.live.LiveRoom`. The hub is created by the app's lifespan and closed with it.
 
-Rooms live in this process's memory (``InMemoryRoomStore``): run one server process for rooms
+Rooms live in this process's memory: run one server process for rooms
 (``dropin serve --workers 1``) until a shared store exists.
 """
 
@@ -16,17 +16,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from dropin.config import Settings
-from dropin.errors import NotFound
-from dropin.services import links, rooms
-from dropin.services.rooms import CLOSES_AFTER, OPENS_BEFORE
-from dropin.store.db import Database
-from signaling.access import RoomClaims, RoomTokenError, issue_token
+from signaling.access import TOKEN_SECONDS, RoomClaims, RoomTokenError, issue_token
 from signaling.access import read_token as read_room_token
-from signaling.ice import IceConfig, ice_servers
-from signaling.live import LiveRoom, Peer, RoomSettings
+from signaling.ice import ice_servers
+from signaling.live import LiveRoom, Peer
+from signaling.ports import Place, RoomAccess, RoomFacts, RoomSettings
 from signaling.protocol import (
     CloseCode,
     EndReason,
@@ -37,26 +33,35 @@ from signaling.protocol import (
     close_reason,
 )
 from signaling.relay import RelayConfig
-from signaling.room import InMemoryRoomStore, RoomConfig, RoomStore
+from signaling.room import REOPENABLE, Room, RoomConfig
 
 logger = logging.getLogger(__name__)
 
 
-def room_settings(settings: Settings) -> RoomSettings:
-    """The rooms' settings from the app's :class:`~dropin.config.Settings`."""
-    return RoomSettings(
-        reconnect_grace=float(settings.reconnect_grace),
-        facilitator_timeout=float(settings.facilitator_timeout),
-        ice=IceConfig(
-            stun_urls=settings.stun_urls,
-            turn_urls=settings.turn_urls,
-            turn_secret=settings.turn_secret,
-            turn_ttl=settings.turn_ttl,
-        ),
-    )
+class EndedRooms:
+    """The ids of rooms that ended for good, oldest first, bounded: enough to refuse a late
+    reconnect to an ended room. An ended room never reopens in this process, which is what
+    makes a removal stick for the session even before it is recorded."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._ids: dict[str, None] = {}
+        self._limit = limit
+
+    def __contains__(self, room_id: object) -> bool:
+        return room_id in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, room_id: str) -> None:
+        self._ids[room_id] = None
+        while len(self._ids) > self._limit:
+            del self._ids[next(iter(self._ids))]
 
 
-class _Refusal(Exception):
+class _HelloRefused(Exception):
+    """A ``hello`` the hub turns away; becomes an ``error`` and a close."""
+
     def __init__(self, code: ErrorCode, message: str, close: CloseCode) -> None:
         super().__init__(message)
         self.code = code
@@ -77,23 +82,20 @@ class RoomHub:
 
     def __init__(
         self,
-        db: Database,
+        access: RoomAccess,
         secret: str,
         settings: RoomSettings,
         *,
         clock: Callable[[], datetime],
-        store: RoomStore | None = None,
         relay_config: RelayConfig | None = None,
-        close_grace: float = CLOSES_AFTER.total_seconds(),
     ) -> None:
-        self._db = db
+        self._access = access
         self._secret = secret
         self.settings = settings
         self._clock = clock
-        self._store: RoomStore = store or InMemoryRoomStore()
         self._relay_config = relay_config
-        self._close_grace = close_grace
         self._live: dict[str, LiveRoom] = {}
+        self._ended_rooms = EndedRooms()
         # Rooms that ended and are still letting go of their media.
         self._ending: set[LiveRoom] = set()
         self._opening = asyncio.Lock()
@@ -104,13 +106,13 @@ class RoomHub:
         now = self._clock()
         try:
             if self._closed:
-                raise _Refusal(
+                raise _HelloRefused(
                     ErrorCode.NO_SUCH_ROOM, "the server is stopping", CloseCode.NO_SUCH_ROOM
                 )
             try:
                 claims = read_room_token(self._secret, hello.token, now)
             except RoomTokenError:
-                raise _Refusal(
+                raise _HelloRefused(
                     ErrorCode.INVALID_TOKEN,
                     "room token missing, invalid or expired",
                     CloseCode.INVALID_TOKEN,
@@ -118,16 +120,18 @@ class RoomHub:
             live = await self._open(claims.session_id, now)
             place = await self._place(claims)
             if place is not None and place.removed:
-                raise _Refusal(ErrorCode.REMOVED, "removed from this session", CloseCode.REMOVED)
+                raise _HelloRefused(
+                    ErrorCode.REMOVED, "removed from this session", CloseCode.REMOVED
+                )
             if place is None or place.role != claims.role:
                 # The place (or the role) changed since the token was made: the join link,
                 # exchanged again, says what is true now (403 not_booked, or the new role).
-                raise _Refusal(
+                raise _HelloRefused(
                     ErrorCode.INVALID_TOKEN,
                     "this token no longer matches your place in the session",
                     CloseCode.INVALID_TOKEN,
                 )
-        except _Refusal as refusal:
+        except _HelloRefused as refusal:
             peer.send(ErrorMessage(refusal.code, refusal.message, "hello"))
             peer.close(refusal.close, close_reason(refusal.close))
             return None
@@ -153,7 +157,7 @@ class RoomHub:
         """A fresh room token for the same member, room and role, or None once the room has
         closed or the member no longer has that place (checked in the database)."""
         now = self._clock()
-        seconds = int(min(900, (closes_at - now).total_seconds()))
+        seconds = int(min(TOKEN_SECONDS, (closes_at - now).total_seconds()))
         if seconds < 1:
             return None
         place = await self._place(claims)
@@ -169,12 +173,9 @@ class RoomHub:
         )
         return token, seconds
 
-    async def _place(self, claims: RoomClaims) -> links.RoomPlace | None:
+    async def _place(self, claims: RoomClaims) -> Place | None:
         """The member's place now (role, removal), or None if the session is gone."""
-        try:
-            return await links.room_place(self._db, claims.session_id, claims.member_id)
-        except NotFound:
-            return None
+        return await self._access.place(claims.session_id, claims.member_id)
 
     def now(self) -> datetime:
         """The hub's wall clock (the app's, so tests can move it)."""
@@ -198,14 +199,12 @@ class RoomHub:
                 if session_id is not None and room_id != session_id:
                     continue
                 try:
-                    facts: rooms.RoomFacts | None = await rooms.room_facts(self._db, room_id)
-                except NotFound:
-                    facts = None
+                    facts = await self._access.room_facts(room_id)
                 except Exception:
                     # The change is committed; the room keeps its old times until the next.
                     logger.exception("room %s: could not re-read its session", room_id)
                     continue
-                outlook = room_outlook(facts, now, _seconds(self._close_grace))
+                outlook = room_outlook(facts, now)
                 if isinstance(outlook, EndReason):
                     logger.info("room %s ended: session %s", room_id, outlook)
                     live.end(outlook)
@@ -241,20 +240,19 @@ class RoomHub:
             live = self._live.get(session_id)
             if live is not None and not live.ended:
                 return live
-            try:
-                facts = await rooms.room_facts(self._db, session_id)
-            except NotFound:
-                raise _Refusal(
-                    ErrorCode.NO_SUCH_ROOM, "no such room", CloseCode.NO_SUCH_ROOM
-                ) from None
-            closes_at = facts.ends_at + _seconds(self._close_grace)
-            if facts.status == "cancelled" or now < facts.starts_at - OPENS_BEFORE:
-                raise _Refusal(
+            facts = await self._access.room_facts(session_id)
+            if facts is None:
+                raise _HelloRefused(ErrorCode.NO_SUCH_ROOM, "no such room", CloseCode.NO_SUCH_ROOM)
+            if facts.cancelled or now < facts.opens_at:
+                raise _HelloRefused(
                     ErrorCode.NO_SUCH_ROOM, "the room is not open", CloseCode.NO_SUCH_ROOM
                 )
-            if now >= closes_at:
-                raise _Refusal(ErrorCode.ROOM_ENDED, "the room has ended", CloseCode.ROOM_ENDED)
-            room = await self._store.open(
+            if now >= facts.closes_at or session_id in self._ended_rooms:
+                # An ended room never reopens: that is what makes removal stick for the session.
+                raise _HelloRefused(
+                    ErrorCode.ROOM_ENDED, "the room has ended", CloseCode.ROOM_ENDED
+                )
+            room = Room(
                 RoomConfig(
                     room_id=session_id,
                     capacity=facts.capacity,
@@ -262,17 +260,15 @@ class RoomHub:
                     facilitator_timeout=self.settings.facilitator_timeout,
                 )
             )
-            if room is None:
-                raise _Refusal(ErrorCode.ROOM_ENDED, "the room has ended", CloseCode.ROOM_ENDED)
 
             async def record_removal(member_id: str) -> None:
-                await rooms.record_removal(self._db, session_id, member_id, self._clock())
+                await self._access.record_removal(session_id, member_id, self._clock())
 
+            closes_at = facts.closes_at
             live = LiveRoom(
                 room,
                 closes_at=closes_at,
                 settings=self.settings,
-                store=self._store,
                 on_removal=record_removal,
                 on_ended=self._ended,
                 relay_config=self._relay_config,
@@ -283,24 +279,19 @@ class RoomHub:
             return live
 
     def _ended(self, live: LiveRoom) -> None:
+        if live.room.ended not in REOPENABLE:
+            self._ended_rooms.add(live.room_id)
         if self._live.get(live.room_id) is live:
             del self._live[live.room_id]
         self._ending.add(live)
         live.when_closed(lambda: self._ending.discard(live))
 
 
-def room_outlook(
-    facts: rooms.RoomFacts | None, now: datetime, close_grace: timedelta
-) -> EndReason | datetime:
+def room_outlook(facts: RoomFacts | None, now: datetime) -> EndReason | datetime:
     """What a live room should do now its session may have changed: end (and why), or go on
     until the returned closing time. Pure: ``now`` in."""
-    if facts is None or facts.status == "cancelled":
+    if facts is None or facts.cancelled:
         return EndReason.CANCELLED
-    if now < facts.starts_at - OPENS_BEFORE:
+    if now < facts.opens_at:
         return EndReason.RESCHEDULED
-    closes_at = facts.ends_at + close_grace
-    return EndReason.TIME_UP if now >= closes_at else closes_at
-
-
-def _seconds(value: float) -> timedelta:
-    return timedelta(seconds=value)
+    return EndReason.TIME_UP if now >= facts.closes_at else facts.closes_at

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from signaling.ice import IceConfig
+from signaling.ports import RoomSettings
 from signaling.protocol import (
     Answer,
     CloseCode,
@@ -42,8 +42,6 @@ from signaling.protocol import (
 )
 from signaling.relay import AnswerRejected, Relay, RelayConfig, RelayError
 from signaling.room import (
-    DEFAULT_FACILITATOR_TIMEOUT,
-    DEFAULT_RECONNECT_GRACE,
     Close,
     ConnId,
     Effect,
@@ -52,7 +50,6 @@ from signaling.room import (
     Removal,
     ResumeMedia,
     Room,
-    RoomStore,
     Send,
     SetGate,
     StartMedia,
@@ -67,7 +64,7 @@ GOING_AWAY = 1001
 
 
 class Peer(Protocol):
-    """What a live room needs of a connection (``signaling.ws.Connection`` is one)."""
+    """What a live room needs of a connection (``signaling.ws.ClientConnection`` is one)."""
 
     @property
     def id(self) -> ConnId: ...
@@ -77,21 +74,6 @@ class Peer(Protocol):
 
     def close(self, code: int, reason: str) -> None:
         """Queue a close after what is already queued; later sends are dropped."""
-
-
-@dataclass(frozen=True)
-class RoomSettings:
-    """How live rooms behave; ``RoomSettings.from_settings`` reads them from the app's settings."""
-
-    reconnect_grace: float = DEFAULT_RECONNECT_GRACE
-    facilitator_timeout: float = DEFAULT_FACILITATOR_TIMEOUT
-    #: Seconds a client has to answer an offer before its connection is closed (4408).
-    answer_timeout: float = 10.0
-    #: Seconds a new connection has to send ``hello`` (4408).
-    hello_timeout: float = 10.0
-    #: A failed media connection is restarted at most this often per minute, then closed.
-    max_media_restarts: int = 3
-    ice: IceConfig = field(default_factory=IceConfig)
 
 
 @dataclass
@@ -116,7 +98,6 @@ class LiveRoom:
         *,
         closes_at: datetime,
         settings: RoomSettings,
-        store: RoomStore,
         on_removal: Callable[[str], Awaitable[None]],
         on_ended: Callable[[LiveRoom], None],
         relay_config: RelayConfig | None = None,
@@ -125,7 +106,6 @@ class LiveRoom:
         #: Wall-clock time the room closes (the session's end plus a grace period).
         self.closes_at = closes_at
         self.settings = settings
-        self._store = store
         self._on_removal = on_removal
         self._on_ended = on_ended
         self._loop = asyncio.get_running_loop()
@@ -280,9 +260,7 @@ class LiveRoom:
     # --- carrying out effects ------------------------------------------------------------------
 
     def _apply(self, effects: Iterable[Effect]) -> None:
-        applied = False
         for effect in effects:
-            applied = True
             match effect:
                 case Send(conn=conn, message=message):
                     peer = self._peers.get(conn)
@@ -311,8 +289,6 @@ class LiveRoom:
                     if self._closing is None:
                         self._closing = self._spawn(self._shutdown())
                     self._on_ended(self)
-        if applied:
-            self._spawn(self._store.save(self.room))
         self._reschedule()
 
     def _reschedule(self) -> None:
@@ -465,4 +441,4 @@ def _error(code: ErrorCode, message: str, in_reply_to: str | None) -> ErrorMessa
     return ErrorMessage(code=code, message=message, in_reply_to=in_reply_to)
 
 
-__all__ = ["GOING_AWAY", "LiveRoom", "Peer", "RoomSettings"]
+__all__ = ["GOING_AWAY", "LiveRoom", "Peer"]

@@ -34,7 +34,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Final, Protocol, TypeAlias
+from typing import Final, TypeAlias
 
 from signaling.protocol import (
     AcceptAgreement,
@@ -93,18 +93,17 @@ from signaling.protocol import (
 __all__ = [
     "DEFAULT_FACILITATOR_TIMEOUT",
     "DEFAULT_RECONNECT_GRACE",
+    "REOPENABLE",
     "Close",
     "ConnId",
     "Effect",
     "Ended",
-    "InMemoryRoomStore",
     "MemberId",
     "PauseMedia",
     "Removal",
     "ResumeMedia",
     "Room",
     "RoomConfig",
-    "RoomStore",
     "Send",
     "SetGate",
     "StartMedia",
@@ -955,72 +954,3 @@ def _refusal(conn: ConnId, refused: _Refused, in_reply_to: str) -> list[Effect]:
     if refused.close is not None:
         effects.append(Close(conn, refused.close, close_reason(refused.close)))
     return effects
-
-
-# --- storage -----------------------------------------------------------------------------------
-
-
-class RoomStore(Protocol):
-    """Where live rooms are kept, one per session.
-
-    Async so that a Redis-backed store (multi-node) can replace the in-memory one without
-    touching its callers. The contract: ``open`` returns the running room or a new one, or None
-    if the room already ended (an ended room never reopens, which is what makes removal stick
-    for the session); ``save`` is called after every call into a room that returned effects;
-    ``discard`` is called on ``Ended`` and keeps nothing but the fact that the room ended.
-    """
-
-    async def open(self, config: RoomConfig) -> Room | None: ...
-
-    async def get(self, room_id: str) -> Room | None: ...
-
-    async def save(self, room: Room) -> None: ...
-
-    async def discard(self, room_id: str, *, final: bool = True) -> None: ...
-
-
-class InMemoryRoomStore:
-    """The single-node ``RoomStore``: rooms live in this process's memory."""
-
-    def __init__(
-        self,
-        *,
-        remember_ended: int = 10_000,
-        new_participant_id: Callable[[], str] = _random_participant_id,
-    ) -> None:
-        self._rooms: dict[str, Room] = {}
-        # Only ids, oldest first, bounded: enough to refuse a late reconnect to an ended room.
-        self._ended: dict[str, None] = {}
-        self._remember_ended = remember_ended
-        self._new_participant_id = new_participant_id
-
-    def __len__(self) -> int:
-        return len(self._rooms)
-
-    async def open(self, config: RoomConfig) -> Room | None:
-        """The running room for ``config.room_id``, a new one, or None if it has ended."""
-        if config.room_id in self._ended:
-            return None
-        room = self._rooms.get(config.room_id)
-        if room is None:
-            room = Room(config, new_participant_id=self._new_participant_id)
-            self._rooms[config.room_id] = room
-        return room
-
-    async def get(self, room_id: str) -> Room | None:
-        """The running room, or None."""
-        return self._rooms.get(room_id)
-
-    async def save(self, room: Room) -> None:
-        """Nothing to persist in memory; an ended room is discarded."""
-        if room.ended is not None:
-            await self.discard(room.room_id, final=room.ended not in REOPENABLE)
-
-    async def discard(self, room_id: str, *, final: bool = True) -> None:
-        """Forget the room; remember that it ended unless it may open again (``final``)."""
-        self._rooms.pop(room_id, None)
-        if not final:
-            return
-        self._ended[room_id] = None
-        while len(self._ended) > self._remember_ended:
-            del self._ended[next(iter(self._ended))]

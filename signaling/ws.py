@@ -29,7 +29,6 @@ from typing import Any
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from dropin.web.state import app_state
 from signaling.access import RoomClaims
 from signaling.hub import RoomHub
 from signaling.live import LiveRoom
@@ -63,6 +62,8 @@ CLOSE_WAIT = 5.0
 REFRESH_MARGIN = 120.0
 # RFC 6455 "internal error": the client reconnects.
 SERVER_ERROR = 1011
+# Where the app's lifespan puts the process's RoomHub in its state (``scope["state"]``).
+HUB_STATE_KEY = "signaling_hub"
 
 
 class TokenBucket:
@@ -90,7 +91,7 @@ class _CloseFrame:
     reason: str
 
 
-class Connection:
+class ClientConnection:
     """One client's WebSocket as the rooms see it: queue messages, close; never blocks."""
 
     def __init__(self, websocket: WebSocket) -> None:
@@ -190,11 +191,17 @@ def refresh_delay(lifetime: float) -> float:
     return max(lifetime / 2, lifetime - REFRESH_MARGIN)
 
 
+def room_hub(websocket: WebSocket) -> RoomHub | None:
+    """The hub the app's lifespan put in its state under :data:`HUB_STATE_KEY`, if any."""
+    hub = websocket.scope.get("state", {}).get(HUB_STATE_KEY)
+    return hub if isinstance(hub, RoomHub) else None
+
+
 async def room_socket(websocket: WebSocket) -> None:
     """``/rooms/ws``: serve one participant's connection until it closes."""
-    hub = app_state(websocket).rooms
+    hub = room_hub(websocket)
     await websocket.accept()
-    conn = Connection(websocket)
+    conn = ClientConnection(websocket)
     writer = asyncio.create_task(conn.write_loop(), name=f"ws-writer-{conn.id}")
     try:
         if hub is None:
@@ -217,7 +224,7 @@ async def room_socket(websocket: WebSocket) -> None:
             await asyncio.wait_for(writer, CLOSE_WAIT)
 
 
-async def _serve(websocket: WebSocket, conn: Connection, hub: RoomHub | None) -> None:
+async def _serve(websocket: WebSocket, conn: ClientConnection, hub: RoomHub | None) -> None:
     loop = asyncio.get_running_loop()
     hello_by = loop.time() + (hub.settings.hello_timeout if hub is not None else 0.0)
     closed_at: float | None = None
@@ -264,7 +271,7 @@ async def _serve(websocket: WebSocket, conn: Connection, hub: RoomHub | None) ->
             conn.close(CloseCode.RATE_LIMITED, close_reason(CloseCode.RATE_LIMITED))
 
 
-def _parse(conn: Connection, message: MutableMapping[str, Any]) -> ClientMessage | None:
+def _parse(conn: ClientConnection, message: MutableMapping[str, Any]) -> ClientMessage | None:
     """The frame as a client message, or None after telling the client what was wrong."""
     text = message.get("text")
     if text is None:
@@ -280,7 +287,7 @@ def _parse(conn: Connection, message: MutableMapping[str, Any]) -> ClientMessage
         return None
 
 
-async def _dispatch(conn: Connection, hub: RoomHub, parsed: ClientMessage) -> bool:
+async def _dispatch(conn: ClientConnection, hub: RoomHub, parsed: ClientMessage) -> bool:
     """Carry out one message; True only for an answer the room accepted."""
     if isinstance(parsed, Hello):
         if conn.joined is not None:

@@ -14,6 +14,7 @@ from starlette.routing import Mount, Route
 
 from dropin.config import Settings
 from dropin.services import outbox
+from dropin.services.room_access import DatabaseRoomAccess, room_settings
 from dropin.store.db import Database
 from dropin.web import api, feeds, handoff, member, pages
 from dropin.web.dispatch import NudgeAfterWrites, OutboxNudger
@@ -22,7 +23,7 @@ from dropin.web.openapi import openapi_spec
 from dropin.web.render import json_response
 from dropin.web.state import AppState, app_state, utcnow
 from signaling import seam, ws
-from signaling.hub import RoomHub, room_settings
+from signaling.hub import RoomHub
 
 
 async def healthz(request: Request) -> Response:
@@ -60,15 +61,18 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
     """The application. ``db`` may be passed in (tests); otherwise the lifespan makes one."""
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, AppState]]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, AppState | RoomHub]]:
         database = db or Database(settings.database_url)
         nudger = OutboxNudger(settings.redis_url) if settings.redis_url else None
         if nudger is not None:
             await nudger.start()
         seam.use_host_addresses(settings.media_addresses)
-        hub = RoomHub(database, settings.secret_key, room_settings(settings), clock=utcnow)
+        hub = RoomHub(
+            DatabaseRoomAccess(database), settings.secret_key, room_settings(settings), clock=utcnow
+        )
+        state = AppState(settings=settings, db=database, nudger=nudger, rooms=hub)
         try:
-            yield {"dropin": AppState(settings=settings, db=database, nudger=nudger, rooms=hub)}
+            yield {"dropin": state, ws.HUB_STATE_KEY: hub}
         finally:
             await hub.close()
             if nudger is not None:

@@ -20,9 +20,9 @@ from starlette.types import Scope
 import signaling
 from dropin.errors import DropinError
 from dropin.services import join_page, links
+from dropin.services.room_access import exchange
 from dropin.web.render import json_response
 from dropin.web.state import app_state, utcnow
-from signaling.access import exchange
 
 
 class RevalidatedFiles(StaticFiles):

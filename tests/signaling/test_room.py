@@ -59,7 +59,6 @@ from signaling.room import (
     Close,
     Effect,
     Ended,
-    InMemoryRoomStore,
     PauseMedia,
     ResumeMedia,
     Room,
@@ -940,41 +939,11 @@ def test_next_deadline(room_with_facilitator: Harness) -> None:
     assert h.room.next_deadline() == h.now - 30 + 300
 
 
-# --- the store ---------------------------------------------------------------------------------
+# --- participant ids ---------------------------------------------------------------------------
 
 
-async def test_store_keeps_one_room_per_session_and_nothing_after_it_ends() -> None:
-    store = InMemoryRoomStore(remember_ended=2)
-    config = RoomConfig("s1", capacity=12)
-    room = await store.open(config)
-    assert room is not None
-    assert await store.open(config) is room
-    assert await store.get("s1") is room
-    assert await store.get("s2") is None
-    assert len(store) == 1
-
-    room.join("f", "fran@example.org", FACILITATOR, "Fran", 0.0)
-    await store.save(room)
-    assert await store.get("s1") is room
-
-    room.terminate(EndReason.TIME_UP, 1.0)
-    await store.save(room)
-    assert await store.get("s1") is None
-    assert len(store) == 0
-    # An ended room never reopens: that is what makes removal stick for the session.
-    assert await store.open(config) is None
-
-    # Only a bounded number of ended ids is remembered.
-    for name in ("s2", "s3"):
-        await store.open(RoomConfig(name, 12))
-        await store.discard(name)
-    assert await store.open(config) is not None
-
-
-async def test_store_uses_the_id_factory() -> None:
-    store = InMemoryRoomStore(new_participant_id=lambda: "pfixed")
-    room = await store.open(RoomConfig("s1", 12))
-    assert room is not None
+def test_room_uses_the_id_factory() -> None:
+    room = Room(RoomConfig("s1", 12), new_participant_id=lambda: "pfixed")
     welcome = only(room.join("a", "m", PARENT, "Sam", 0.0), "a", Welcome)
     assert welcome.participant_id == "pfixed"
 

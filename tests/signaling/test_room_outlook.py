@@ -1,4 +1,5 @@
-"""``room_outlook``: what a live room does when the organizer changes its session."""
+"""The hub's pure parts: ``room_outlook`` (what a live room does when the organizer changes its
+session) and the bounded memory of ended rooms."""
 
 from __future__ import annotations
 
@@ -6,17 +7,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dropin.services.rooms import RoomFacts
-from signaling.hub import room_outlook
+from signaling.hub import EndedRooms, room_outlook
+from signaling.ports import RoomFacts
 from signaling.protocol import EndReason
 
 NOW = datetime(2026, 11, 30, 19, 0, tzinfo=UTC)
+# The scheduling core's window: open 15 minutes before the start, until 10 after the end.
+OPENS_BEFORE = timedelta(minutes=15)
 GRACE = timedelta(minutes=10)
 
 
 def facts(starts_in: float, minutes: int = 60, status: str = "scheduled") -> RoomFacts:
     start = NOW + timedelta(minutes=starts_in)
-    return RoomFacts("s1", start, start + timedelta(minutes=minutes), status, capacity=8)
+    end = start + timedelta(minutes=minutes)
+    return RoomFacts("s1", start - OPENS_BEFORE, end + GRACE, status == "cancelled", capacity=8)
 
 
 @pytest.mark.parametrize(
@@ -35,4 +39,15 @@ def facts(starts_in: float, minutes: int = 60, status: str = "scheduled") -> Roo
     ],
 )
 def test_room_outlook(session: RoomFacts | None, expected: EndReason | datetime) -> None:
-    assert room_outlook(session, NOW, GRACE) == expected
+    assert room_outlook(session, NOW) == expected
+
+
+def test_ended_rooms_are_remembered_within_a_bound() -> None:
+    ended = EndedRooms(limit=2)
+    ended.add("s1")
+    # An ended room never reopens: that is what makes removal stick for the session.
+    assert "s1" in ended and "s2" not in ended
+    # Only a bounded number of ended ids is remembered, oldest forgotten first.
+    ended.add("s2")
+    ended.add("s3")
+    assert "s1" not in ended and len(ended) == 2
