@@ -4,6 +4,9 @@ A booking is ``confirmed`` while places remain, else ``waitlisted``. Waitlisted 
 ordered by a sequence number that only grows, so "first come, first promoted" survives
 cancellations in the middle of the list. Confirmed bookings are never bumped: lowering a
 session's capacity below its confirmed count only stops new confirmations.
+
+These are the rules; :class:`dropin.domain.session.Session` applies them to a session and its
+bookings and says what the change owes.
 """
 
 from __future__ import annotations
@@ -11,10 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
-BookingStatus = Literal["confirmed", "waitlisted", "cancelled"]
-SessionStatus = Literal["scheduled", "cancelled"]
+from dropin.domain.states import BookingStatus, SessionStatus
 
 
 class BookingRefused(Exception):
@@ -37,23 +38,25 @@ class Seats:
 
 
 @dataclass(frozen=True)
-class Waiting:
+class QueuedBooking:
     """A waitlisted booking: its id and its place in the queue (lower goes first)."""
 
     booking_id: str
     seq: int
 
 
-def decide(seats: Seats, now: datetime) -> Literal["confirmed", "waitlisted"]:
+def decide(seats: Seats, now: datetime) -> BookingStatus:
     """The status a new booking gets, or :class:`BookingRefused`."""
-    if seats.status == "cancelled":
+    if seats.status == SessionStatus.CANCELLED:
         raise BookingRefused("session_cancelled", "this session has been cancelled")
     if now >= seats.ends_at:
         raise BookingRefused("session_over", "this session is over")
-    return "confirmed" if seats.confirmed < seats.capacity else "waitlisted"
+    if seats.confirmed < seats.capacity:
+        return BookingStatus.CONFIRMED
+    return BookingStatus.WAITLISTED
 
 
-def to_promote(capacity: int, confirmed: int, waiting: Sequence[Waiting]) -> list[str]:
+def to_promote(capacity: int, confirmed: int, waiting: Sequence[QueuedBooking]) -> list[str]:
     """Ids of the waitlisted bookings to confirm now, in promotion order.
 
     As many as there are free places, first by sequence number.

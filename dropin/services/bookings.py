@@ -1,26 +1,28 @@
-"""Booking use cases: book a place, cancel, promote the waitlist. One transaction each.
+"""Booking use cases: book a place, cancel, look one up. One transaction each.
 
-The path: lock the session row → decide with :mod:`dropin.domain.booking` → write the booking,
-the session's counts and an outbox row → commit. Capacity therefore holds under any number
-of concurrent requests and server processes (see :mod:`dropin.store.db`).
+The path: load the session with its bookings under the session's lock
+(:class:`~dropin.store.uow.UnitOfWork`) → decide with the aggregate
+(:class:`~dropin.domain.session.Session`) → save the booking rows, the seat counts and one
+outbox row per owed message → commit. Capacity therefore holds under any number of concurrent
+requests and server processes (see :mod:`dropin.store.db`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dropin.domain.booking import BookingRefused, Seats, Waiting, decide, to_promote
-from dropin.errors import Conflict, NotFound
-from dropin.services.common import new_id, outbox_insert
+from dropin.domain.session import Booking, Session, SessionChange
+from dropin.domain.states import BookingStatus
+from dropin.errors import NotFound
+from dropin.services.common import new_id
 from dropin.services.views import BookingView
 from dropin.store.db import Database
-from dropin.store.tables import bookings, members, sessions
+from dropin.store.tables import bookings, members
+from dropin.store.uow import UnitOfWork, booking_from_row
 
 
 async def position_in_waitlist(db: Database, session_id: str, seq: int) -> int:
@@ -40,7 +42,7 @@ async def _position(conn: AsyncConnection, session_id: str, seq: int | None) -> 
             .select_from(bookings)
             .where(
                 bookings.c.session_id == session_id,
-                bookings.c.status == "waitlisted",
+                bookings.c.status == BookingStatus.WAITLISTED.value,
                 bookings.c.waitlist_seq < seq,
             )
         )
@@ -48,15 +50,17 @@ async def _position(conn: AsyncConnection, session_id: str, seq: int | None) -> 
     return int(ahead) + 1
 
 
-def _view(row: Row[Any], position: int | None, promoted: tuple[str, ...] = ()) -> BookingView:
+def _view(
+    session_id: str, booking: Booking, position: int | None, promoted: tuple[str, ...] = ()
+) -> BookingView:
     return BookingView(
-        id=row.id,
-        session_id=row.session_id,
-        member_id=row.member_id,
-        status=row.status,
+        id=booking.id,
+        session_id=session_id,
+        member_id=booking.member_id,
+        status=booking.status,
         waitlist_position=position,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        created_at=booking.created_at,
+        updated_at=booking.updated_at,
         promoted=promoted,
     )
 
@@ -72,215 +76,51 @@ async def book_seat(db: Database, session_id: str, member_id: str, *, now: datet
 
 
 def _book(conn: Connection, session_id: str, member_id: str, now: datetime) -> BookingView:
-    # Lock the session first, in a statement of its own: on PostgreSQL a transaction that
-    # waited for the lock must read the member's earlier booking *after* getting it (a join
-    # in the locking statement would show the row as it was before the wait).
-    found = conn.execute(
-        select(
-            sessions.c.group_id,
-            sessions.c.status,
-            sessions.c.ends_at,
-            sessions.c.capacity,
-            sessions.c.confirmed_count,
-            sessions.c.waitlist_count,
-            sessions.c.next_waitlist_seq,
-            sessions.c.lead_member_id,
-            sessions.c.co_member_id,
-            select(members.c.group_id)
-            .where(members.c.id == member_id)
-            .scalar_subquery()
-            .label("member_group"),
-        )
-        .where(sessions.c.id == session_id)
-        .with_for_update(of=sessions)
-    ).first()
-    if found is None:
-        raise NotFound("no such session", code="session_not_found")
-    if found.member_group != found.group_id:
+    uow = UnitOfWork(conn)
+    session = uow.session(session_id)
+    member_group = conn.execute(
+        select(members.c.group_id).where(members.c.id == member_id)
+    ).scalar_one_or_none()
+    if member_group != session.group_id:
         raise NotFound("no such member in this session's group", code="member_not_found")
-    if member_id in (found.lead_member_id, found.co_member_id):
-        raise Conflict("this member facilitates this session", code="facilitating")
-    earlier = conn.execute(
-        select(bookings.c.id, bookings.c.status, bookings.c.created_at, bookings.c.revision).where(
-            bookings.c.session_id == session_id, bookings.c.member_id == member_id
-        )
-    ).first()
-    if earlier is not None and earlier.status != "cancelled":
-        raise _already_booked(earlier.id)
-    seats = Seats(found.status, found.ends_at, found.capacity, found.confirmed_count)
-    try:
-        status = decide(seats, now)
-    except BookingRefused as exc:
-        raise Conflict(exc.detail, code=exc.code) from None
-    seq: int | None = None
-    position: int | None = None
-    counts: dict[str, Any]
-    if status == "confirmed":
-        counts = {"confirmed_count": found.confirmed_count + 1}
-    else:
-        seq = found.next_waitlist_seq
-        # A new waitlisted booking takes the highest sequence: its position is the count.
-        position = found.waitlist_count + 1
-        counts = {"waitlist_count": position, "next_waitlist_seq": seq + 1}
-    conn.execute(sessions.update().where(sessions.c.id == session_id).values(**counts))
-    values = {"status": status, "waitlist_seq": seq, "updated_at": now}
-    if earlier is None:
-        booking_id, created_at = new_id(), now
-        try:
-            # A savepoint keeps the transaction usable if the unique key fires (PostgreSQL).
-            with conn.begin_nested():
-                conn.execute(
-                    bookings.insert().values(
-                        id=booking_id,
-                        session_id=session_id,
-                        member_id=member_id,
-                        created_at=now,
-                        revision=0,
-                        **values,
-                    )
-                )
-        except IntegrityError:
-            # Only reachable if the session lock was bypassed; never a 500, never two rows.
-            raise _already_booked(None) from None
-    else:
-        booking_id, created_at = earlier.id, earlier.created_at
-        updated = conn.execute(
-            bookings.update()
-            .where(bookings.c.id == booking_id, bookings.c.status == "cancelled")
-            .values(revision=earlier.revision + 1, **values)
-        )
-        if updated.rowcount != 1:
-            raise _already_booked(booking_id)
-    kind = "booking_confirmed" if status == "confirmed" else "booking_waitlisted"
-    conn.execute(
-        outbox_insert(kind, now, session_id=session_id, member_id=member_id, booking_id=booking_id)
-    )
-    return BookingView(
-        id=booking_id,
-        session_id=session_id,
-        member_id=member_id,
-        status=status,
-        waitlist_position=position,
-        created_at=created_at,
-        updated_at=now,
-    )
+    earlier = uow.booking_of(session_id, member_id)
+    change = session.book(member_id, new_id=new_id(), earlier=earlier, now=now)
+    uow.save(change, now)
+    booking = _changed_booking(change, member_id)
+    return _view(session_id, booking, change.after.waitlist_position(booking.id))
 
 
-def _already_booked(booking_id: str | None) -> Conflict:
-    return Conflict(
-        {"message": "this member already has a booking", "booking_id": booking_id},
-        code="already_booked",
-    )
-
-
-def promote_waitlist(conn: Connection, session_id: str, now: datetime) -> list[str]:
-    """Confirm waitlisted bookings while places are free; the caller holds the session lock.
-
-    Synchronous (a transaction body): async callers use ``conn.run_sync(promote_waitlist, ...)``.
-    """
-    session = conn.execute(select(sessions).where(sessions.c.id == session_id)).one()
-    if session.status != "scheduled" or now >= session.ends_at:
-        return []
-    waiting = conn.execute(
-        select(bookings.c.id, bookings.c.member_id, bookings.c.waitlist_seq).where(
-            bookings.c.session_id == session_id, bookings.c.status == "waitlisted"
-        )
-    ).all()
-    chosen = to_promote(
-        session.capacity,
-        session.confirmed_count,
-        [Waiting(w.id, w.waitlist_seq) for w in waiting],
-    )
-    if not chosen:
-        return []
-    conn.execute(
-        bookings.update()
-        .where(bookings.c.id.in_(chosen))
-        .values(
-            status="confirmed",
-            waitlist_seq=None,
-            updated_at=now,
-            revision=bookings.c.revision + 1,
-        )
-    )
-    conn.execute(
-        sessions.update()
-        .where(sessions.c.id == session_id)
-        .values(
-            confirmed_count=session.confirmed_count + len(chosen),
-            waitlist_count=session.waitlist_count - len(chosen),
-        )
-    )
-    member_of = {w.id: w.member_id for w in waiting}
-    for booking_id in chosen:
-        conn.execute(
-            outbox_insert(
-                "booking_promoted",
-                now,
-                session_id=session_id,
-                member_id=member_of[booking_id],
-                booking_id=booking_id,
-            )
-        )
-    return chosen
+def _changed_booking(change: SessionChange, member_id: str) -> Booking:
+    return next(b for b in (*change.inserted, *change.updated) if b.member_id == member_id)
 
 
 async def cancel_booking(db: Database, booking_id: str, *, now: datetime) -> BookingView:
     """Cancel a booking; a freed place goes to the first waitlisted member, atomically.
 
     Cancelling an already cancelled booking is a no-op that returns it (safe to click twice).
+    Raises NotFound (``booking_not_found``), Conflict (``session_over``).
     """
     return await db.run_write(_cancel, booking_id, now)
 
 
 def _cancel(conn: Connection, booking_id: str, now: datetime) -> BookingView:
-    found = conn.execute(select(bookings.c.session_id).where(bookings.c.id == booking_id)).first()
-    if found is None:
-        raise NotFound("no such booking", code="booking_not_found")
-    session = conn.execute(
-        select(sessions).where(sessions.c.id == found.session_id).with_for_update()
-    ).one()
-    booking = conn.execute(select(bookings).where(bookings.c.id == booking_id)).one()
-    if booking.status == "cancelled":
-        return _view(booking, None)
-    if now >= session.ends_at:
-        raise Conflict("this session is over", code="session_over")
-    counts = (
-        {"confirmed_count": session.confirmed_count - 1}
-        if booking.status == "confirmed"
-        else {"waitlist_count": session.waitlist_count - 1}
-    )
-    conn.execute(sessions.update().where(sessions.c.id == session.id).values(**counts))
-    conn.execute(
-        bookings.update()
-        .where(bookings.c.id == booking_id)
-        .values(
-            status="cancelled",
-            waitlist_seq=None,
-            updated_at=now,
-            revision=booking.revision + 1,
-        )
-    )
-    conn.execute(
-        outbox_insert(
-            "booking_cancelled",
-            now,
-            session_id=session.id,
-            member_id=booking.member_id,
-            booking_id=booking_id,
-        )
-    )
-    promoted: list[str] = []
-    if booking.status == "confirmed":
-        promoted = promote_waitlist(conn, session.id, now)
-    row = conn.execute(select(bookings).where(bookings.c.id == booking_id)).one()
-    return _view(row, None, tuple(promoted))
+    uow = UnitOfWork(conn)
+    session_id, _ = uow.booking(booking_id)
+    session: Session = uow.session(session_id)
+    # Read again under the session's lock: the booking may have changed while we waited.
+    _, booking = uow.booking(booking_id)
+    if booking.status == BookingStatus.CANCELLED:
+        return _view(session_id, booking, None)
+    change = session.cancel_booking(booking_id, now)
+    uow.save(change, now)
+    return _view(session_id, _changed_booking(change, booking.member_id), None, change.promoted)
 
 
 async def get_booking(db: Database, booking_id: str) -> BookingView:
+    """One booking, with its place in the queue if it is waitlisted."""
     async with db.read() as conn:
         row = (await conn.execute(select(bookings).where(bookings.c.id == booking_id))).first()
         if row is None:
             raise NotFound("no such booking", code="booking_not_found")
         position = await _position(conn, row.session_id, row.waitlist_seq)
-    return _view(row, position)
+    return _view(row.session_id, booking_from_row(row), position)

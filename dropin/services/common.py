@@ -9,12 +9,10 @@ from typing import Any
 from sqlalchemy import Insert, Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dropin.domain.states import MessageKind
+from dropin.domain.states import MessageKind, OutboxStatus
 from dropin.errors import NotFound
-from dropin.store.tables import bookings, groups, members, outbox, sessions
-
-# Everything someone can be told about: each kind of message the workers know how to write.
-OUTBOX_KINDS = frozenset(MessageKind)
+from dropin.store.db import count_outbox_rows
+from dropin.store.tables import groups, members, outbox, sessions
 
 
 def new_id() -> str:
@@ -23,7 +21,7 @@ def new_id() -> str:
 
 
 def outbox_insert(
-    kind: str,
+    kind: MessageKind,
     now: datetime,
     *,
     session_id: str | None = None,
@@ -31,38 +29,27 @@ def outbox_insert(
     booking_id: str | None = None,
     other_member_id: str | None = None,
 ) -> Insert:
-    """The statement recording that a message is owed; run it in the change's transaction."""
-    assert kind in OUTBOX_KINDS, kind
+    """The statement recording that a message is owed; run it in the change's transaction.
+
+    Whoever runs it also calls :func:`dropin.store.db.count_outbox_rows`, so the commit
+    reports it (use :func:`emit` or :func:`dropin.store.uow.owe`, which do both).
+    """
     return outbox.insert().values(
-        kind=kind,
+        kind=MessageKind(kind).value,
         session_id=session_id,
         member_id=member_id,
         booking_id=booking_id,
         other_member_id=other_member_id,
-        status="pending",
+        status=OutboxStatus.PENDING.value,
         attempts=0,
         created_at=now,
     )
 
 
-async def emit(conn: AsyncConnection, kind: str, now: datetime, **ids: str | None) -> None:
+async def emit(conn: AsyncConnection, kind: MessageKind, now: datetime, **ids: str | None) -> None:
     """Record in the current transaction that a message is owed (the transactional outbox)."""
     await conn.execute(outbox_insert(kind, now, **ids))
-
-
-async def notify_session(conn: AsyncConnection, row: Row[Any], kind: str, now: datetime) -> None:
-    """Owe ``kind`` to everyone in session ``row``: active bookings and its facilitators."""
-    booked = (
-        await conn.execute(
-            select(bookings.c.id, bookings.c.member_id).where(
-                bookings.c.session_id == row.id, bookings.c.status != "cancelled"
-            )
-        )
-    ).all()
-    for b in booked:
-        await emit(conn, kind, now, session_id=row.id, member_id=b.member_id, booking_id=b.id)
-    for facilitator in sorted({row.lead_member_id, row.co_member_id} - {None}):
-        await emit(conn, kind, now, session_id=row.id, member_id=facilitator)
+    count_outbox_rows(conn, 1)
 
 
 async def group_row(conn: AsyncConnection, group_id: str) -> Row[Any]:

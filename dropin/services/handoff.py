@@ -9,14 +9,16 @@ say they can't make it, ``/s/<token>`` to accept a swap.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
 
+from dropin import link_paths
 from dropin.domain import tokens
 from dropin.domain.handoff import HandoffPolicy, HandoffState, due
 from dropin.domain.rotation import (
@@ -26,6 +28,8 @@ from dropin.domain.rotation import (
     promote_co_to_lead,
     reassign,
 )
+from dropin.domain.session import Session, SessionChange
+from dropin.domain.states import MessageKind
 from dropin.errors import Conflict, Gone, Invalid, NotFound
 from dropin.services.common import emit, member_row
 from dropin.services.feeds import LinkMaker
@@ -33,6 +37,7 @@ from dropin.services.links import link_subject
 from dropin.services.rota import POLICY, _facilitators, booked_facilitators, policy_for
 from dropin.store.db import Database
 from dropin.store.tables import groups, sessions
+from dropin.store.uow import UnitOfWork
 
 HANDOFF = "handoff"
 SWAP = "swap"
@@ -55,13 +60,13 @@ def handoff_url(
     token = tokens.sign(
         links.secret, HANDOFF, {"s": session_id, "m": member_id, "a": step}, ends_at
     )
-    return f"{links.public_url}/h/{token}"
+    return link_paths.HANDOFF.url(links.public_url, token=token)
 
 
 def swap_url(links: LinkMaker, session_id: str, asker: str, taker: str, ends_at: datetime) -> str:
     """The link that lets ``taker`` take ``asker``'s place in a session."""
     token = tokens.sign(links.secret, SWAP, {"s": session_id, "f": asker, "t": taker}, ends_at)
-    return f"{links.public_url}/s/{token}"
+    return link_paths.SWAP.url(links.public_url, token=token)
 
 
 @dataclass(frozen=True)
@@ -117,36 +122,19 @@ async def run_handoffs(db: Database, *, now: datetime) -> int:
 
 
 async def _notify_lead(db: Database, session_id: str, now: datetime) -> None:
-    async with db.write() as conn:
-        row = (
-            await conn.execute(
-                select(sessions).where(sessions.c.id == session_id).with_for_update()
-            )
-        ).one()
-        done = await conn.execute(
-            update(sessions)
-            .where(sessions.c.id == session_id, sessions.c.lead_notified_at.is_(None))
-            .values(lead_notified_at=now)
-        )
-        if done.rowcount == 1 and row.lead_member_id:
-            await emit(
-                conn, "lead_notice", now, session_id=session_id, member_id=row.lead_member_id
-            )
+    await db.run_write(_decide, session_id, lambda s: s.notify_lead(now), now)
 
 
 async def _alert(db: Database, session_id: str, now: datetime) -> None:
-    async with db.write() as conn:
-        await _alert_in(conn, session_id, now)
+    await db.run_write(_decide, session_id, lambda s: s.alert_organizer(now), now)
 
 
-async def _alert_in(conn: AsyncConnection, session_id: str, now: datetime) -> None:
-    done = await conn.execute(
-        update(sessions)
-        .where(sessions.c.id == session_id, sessions.c.alerted_at.is_(None))
-        .values(alerted_at=now)
-    )
-    if done.rowcount == 1:
-        await emit(conn, "organizer_alert", now, session_id=session_id)
+def _decide(
+    conn: Connection, session_id: str, decide: Callable[[Session], SessionChange], now: datetime
+) -> None:
+    """Load the session under its lock, let ``decide`` choose, save what it chose."""
+    uow = UnitOfWork(conn)
+    uow.save(decide(uow.session(session_id)), now)
 
 
 # Changes of facilitator ---------------------------------------------------------------------
@@ -206,43 +194,34 @@ async def change_facilitators(
             plan = reassign(
                 slot, facilitators, history, policy, now=now, tz=tz, exclude=out, keep=stays
             )
-        before = {m for m in (row.lead_member_id, row.co_member_id) if m is not None}
-        after = {m for m in (plan.lead, plan.co) if m is not None}
-        await conn.execute(
-            update(sessions)
-            .where(sessions.c.id == session_id)
-            .values(
-                lead_member_id=plan.lead,
-                co_member_id=plan.co,
-                facilitators_by="rotation",
-                rotation_note=plan.reason or None,
-                # A new lead has not confirmed anything yet.
-                lead_confirmed_at=(
-                    row.lead_confirmed_at if plan.lead == row.lead_member_id else None
-                ),
-                lead_notified_at=(
-                    row.lead_notified_at if plan.lead == row.lead_member_id else None
-                ),
-                handed_over_at=now if promote else row.handed_over_at,
-                sequence=row.sequence + 1,
-                updated_at=now,
-            )
-        )
-        for member_id in sorted(before - after):
-            await emit(
-                conn, "facilitator_released", now, session_id=session_id, member_id=member_id
-            )
-        # Newcomers, and anyone whose role changed (the co who now leads), get an invite.
-        roles_before = {row.lead_member_id: "lead", row.co_member_id: "co"}
-        roles_after = {plan.lead: "lead", plan.co: "co"}
-        for member_id in sorted(after):
-            if roles_before.get(member_id) != roles_after.get(member_id):
-                await emit(
-                    conn, "facilitator_assigned", now, session_id=session_id, member_id=member_id
-                )
-        if plan.lead is None and row.starts_at - now <= STEPS.alert_at:
-            await _alert_in(conn, session_id, now)
+        handed_over_at = now if promote else row.handed_over_at
+        alert_due = row.starts_at - now <= STEPS.alert_at
+        await conn.run_sync(_reassign, session_id, plan, handed_over_at, alert_due, now)
         return plan
+
+
+def _decide_locked(
+    conn: Connection, session_id: str, decide: Callable[[Session], SessionChange], now: datetime
+) -> None:
+    """:func:`_decide` for a caller that already holds the session's lock."""
+    uow = UnitOfWork(conn)
+    uow.save(decide(uow.session(session_id, lock=False)), now)
+
+
+def _reassign(
+    conn: Connection,
+    session_id: str,
+    plan: Assignment,
+    handed_over_at: datetime | None,
+    alert_due: bool,
+    now: datetime,
+) -> None:
+    uow = UnitOfWork(conn)
+    session = uow.session(session_id, lock=False)  # the caller holds the group's lock
+    change = session.reassign(plan.lead, plan.co, note=plan.reason, handed_over_at=handed_over_at)
+    if plan.lead is None and alert_due:
+        change = change.then(change.after.alert_organizer(now))
+    uow.save(change, now)
 
 
 async def follow_link(db: Database, link: HandoffLink, *, now: datetime) -> Outcome:
@@ -260,12 +239,7 @@ async def follow_link(db: Database, link: HandoffLink, *, now: datetime) -> Outc
             return "confirmed"  # a co has nothing to confirm; the click still reassures
         if row.lead_confirmed_at is not None:
             return "already_confirmed"
-        async with db.write() as conn:
-            await conn.execute(
-                update(sessions)
-                .where(sessions.c.id == row.id, sessions.c.lead_member_id == link.member_id)
-                .values(lead_confirmed_at=now)
-            )
+        await db.run_write(_decide, row.id, lambda s: s.confirm_lead(link.member_id, now), now)
         return "confirmed"
     await change_facilitators(db, row.id, now=now, leaving=link.member_id)
     return "released"
@@ -296,7 +270,12 @@ async def request_swap(
         if taker in (await booked_facilitators(conn, [session_id])).get(session_id, set()):
             raise Conflict("that facilitator holds a place in this session", code="member_booked")
         await emit(
-            conn, "swap_request", now, session_id=session_id, member_id=taker, other_member_id=asker
+            conn,
+            MessageKind.SWAP_REQUEST,
+            now,
+            session_id=session_id,
+            member_id=taker,
+            other_member_id=asker,
         )
 
 
@@ -332,16 +311,5 @@ async def accept_swap(db: Database, secret: str, token: str, *, now: datetime) -
             return "swap_not_possible"
         if t in (await booked_facilitators(conn, [s])).get(s, set()):
             return "swap_not_possible"
-        role = "lead_member_id" if row.lead_member_id == f else "co_member_id"
-        values: dict[str, object] = {
-            role: t,
-            "facilitators_by": "rotation",
-            "sequence": row.sequence + 1,
-            "updated_at": now,
-        }
-        if role == "lead_member_id":
-            values.update(lead_confirmed_at=now, lead_notified_at=now)
-        await conn.execute(update(sessions).where(sessions.c.id == s).values(**values))
-        await emit(conn, "facilitator_released", now, session_id=s, member_id=f)
-        await emit(conn, "facilitator_assigned", now, session_id=s, member_id=t)
+        await conn.run_sync(_decide_locked, s, lambda session: session.swap(f, t, now), now)
     return "swapped"

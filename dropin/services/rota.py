@@ -12,7 +12,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dropin.domain.rotation import (
@@ -25,9 +26,10 @@ from dropin.domain.rotation import (
     reassign,
 )
 from dropin.errors import Invalid
-from dropin.services.common import emit, group_row, member_row
+from dropin.services.common import group_row, member_row
 from dropin.store.db import Database
 from dropin.store.tables import bookings, groups, members, sessions, unavailability
+from dropin.store.uow import UnitOfWork
 
 # How far ahead the rotation fills sessions (facilitators hear about them from then on).
 AHEAD = timedelta(days=90)
@@ -144,41 +146,12 @@ async def booked_facilitators(conn: AsyncConnection, session_ids: list[str]) -> 
 
 
 async def _write(conn: AsyncConnection, a: Assignment, now: datetime) -> None:
-    note = a.reason or None
-    if a.lead is None:
-        await conn.execute(
-            update(sessions).where(sessions.c.id == a.session_id).values(rotation_note=note)
-        )
-        return
-    done = await conn.execute(
-        update(sessions)
-        # Only if still unassigned and still on: an organizer's choice or a cancellation made
-        # meanwhile wins.
-        .where(
-            sessions.c.id == a.session_id,
-            sessions.c.lead_member_id.is_(None),
-            sessions.c.status == "scheduled",
-        )
-        .values(
-            lead_member_id=a.lead,
-            co_member_id=a.co,
-            facilitators_by="rotation",
-            rotation_note=note,
-            # Facilitators' calendar entries must rise too (see dropin/domain/entries.py).
-            sequence=sessions.c.sequence + 1,
-            updated_at=now,
-        )
-    )
-    if done.rowcount == 1:
-        for member_id in (a.lead, a.co):
-            if member_id is not None:
-                await emit(
-                    conn,
-                    "facilitator_assigned",
-                    now,
-                    session_id=a.session_id,
-                    member_id=member_id,
-                )
+    await conn.run_sync(_fill, a, now)
+
+
+def _fill(conn: Connection, a: Assignment, now: datetime) -> None:
+    uow = UnitOfWork(conn)
+    uow.save(uow.session(a.session_id).fill(a.lead, a.co, note=a.reason), now)
 
 
 async def _facilitators(conn: AsyncConnection, group_id: str) -> list[Facilitator]:

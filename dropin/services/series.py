@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Row, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dropin.domain import validate
@@ -28,22 +29,14 @@ from dropin.domain.schedule import (
     replan,
     tolerance,
 )
+from dropin.domain.session import MAX_CAPACITY, MAX_DURATION_MINUTES
 from dropin.errors import Conflict, Invalid, NotFound
-from dropin.services.bookings import promote_waitlist
-from dropin.services.common import group_row, new_id, notify_session
+from dropin.services.common import group_row, new_id
 from dropin.services.views import SeriesView
 from dropin.store.db import Database
 from dropin.store.tables import series, sessions
+from dropin.store.uow import UnitOfWork
 
-# A session at a new time starts its facilitator handoff over (notice, confirmation, alert).
-HANDOFF_RESET = {
-    "lead_notified_at": None,
-    "lead_confirmed_at": None,
-    "handed_over_at": None,
-    "alerted_at": None,
-}
-MAX_CAPACITY = 500
-MAX_DURATION_MINUTES = 24 * 60
 FIRST_START_YEARS = 10
 
 
@@ -316,32 +309,34 @@ async def _replan(
     for move in plan.move:
         old = by_id[move.session_id]
         occ = move.occurrence
-        values: dict[str, Any] = {"occurrence_key": occurrence_key(occ.local_start)}
-        if _cancelled_by_hand(old):
-            await conn.execute(sessions.update().where(sessions.c.id == old.id).values(**values))
-            continue
-        changed = False
-        if move.retime and (old.starts_at, old.ends_at) != (occ.starts_at, occ.ends_at):
-            values.update(starts_at=occ.starts_at, ends_at=occ.ends_at, **HANDOFF_RESET)
-            changed = True
-        if old.retired:
-            values.update(status="scheduled", retired=False, **HANDOFF_RESET)
-            changed = True
-        if changed:
-            values.update(sequence=old.sequence + 1, updated_at=now)
-        await conn.execute(sessions.update().where(sessions.c.id == old.id).values(**values))
-        if changed:
-            await notify_session(conn, old, "session_rescheduled", now)
+        await conn.execute(
+            sessions.update()
+            .where(sessions.c.id == old.id)
+            .values(occurrence_key=occurrence_key(occ.local_start))
+        )
+        if not _cancelled_by_hand(old):
+            await conn.run_sync(_follow, old.id, occ, move.retime, now)
     for session_id in plan.retire:
-        old = by_id[session_id]
-        if old.status == "scheduled":
-            await conn.execute(
-                sessions.update()
-                .where(sessions.c.id == session_id)
-                .values(status="cancelled", retired=True, sequence=old.sequence + 1, updated_at=now)
-            )
-            await notify_session(conn, old, "session_cancelled", now)
+        await conn.run_sync(_retire, session_id, now)
     await _insert_sessions(conn, row.group_id, row.id, list(plan.create), capacity, now)
+
+
+def _follow(
+    conn: Connection, session_id: str, occ: Occurrence, retime: bool, now: datetime
+) -> None:
+    uow = UnitOfWork(conn)
+    session = uow.session(session_id, lock=False)  # the caller holds the series' sessions
+    uow.save(session.follow_series(occ.starts_at, occ.ends_at, retime=retime, now=now), now)
+
+
+def _retire(conn: Connection, session_id: str, now: datetime) -> None:
+    uow = UnitOfWork(conn)
+    uow.save(uow.session(session_id, lock=False).retire(), now)
+
+
+def _resize_one(conn: Connection, session_id: str, capacity: int, now: datetime) -> None:
+    uow = UnitOfWork(conn)
+    uow.save(uow.session(session_id).resize(capacity, now), now)
 
 
 def _cancelled_by_hand(row: Row[Any]) -> bool:
@@ -372,13 +367,7 @@ async def _resize(conn: AsyncConnection, row: Row[Any], capacity: int, now: date
         )
     ).all()
     for (session_id,) in resized:
-        await conn.execute(
-            sessions.update()
-            .where(sessions.c.id == session_id)
-            .values(capacity=capacity, updated_at=now)
-        )
-        if capacity > row.capacity:
-            await conn.run_sync(promote_waitlist, session_id, now)
+        await conn.run_sync(_resize_one, session_id, capacity, now)
 
 
 async def _taken_keys(conn: AsyncConnection, series_id: str) -> set[str]:

@@ -7,21 +7,22 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Row, Select, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dropin.domain.recurrence import local_day_bounds, resolve_local
-from dropin.errors import Conflict, Invalid, NotFound
-from dropin.services.bookings import promote_waitlist
-from dropin.services.common import emit, group_row, member_row, notify_session, session_row
-from dropin.services.series import HANDOFF_RESET, MAX_CAPACITY, MAX_DURATION_MINUTES
+from dropin.domain.session import SessionEdit
+from dropin.domain.states import BookingStatus, Role, SessionStatus
+from dropin.errors import Invalid, NotFound
+from dropin.services.common import group_row, session_row
 from dropin.services.views import AttendeeView, Facilitator, SessionView
 from dropin.store.db import Database
 from dropin.store.tables import bookings, groups, members, series, sessions
+from dropin.store.uow import UnitOfWork
 
 _lead = members.alias("lead")
 _co = members.alias("co")
 MAX_LIST_DAYS = 800
-MAX_AHEAD = timedelta(days=3660)
 DEFAULT_LIST_DAYS = 180
 
 
@@ -52,7 +53,7 @@ def session_view(row: Row[Any]) -> SessionView:
         ends_at=row.ends_at,
         timezone=row.timezone,
         local_start=row.starts_at.astimezone(tz),
-        status=row.status,
+        status=SessionStatus(row.status),
         capacity=row.capacity,
         confirmed_count=row.confirmed_count,
         waitlist_count=row.waitlist_count,
@@ -127,78 +128,26 @@ async def get_session(db: Database, session_id: str) -> SessionView:
 
 
 async def update_session(
-    db: Database, session_id: str, changes: dict[str, Any], *, now: datetime
+    db: Database, session_id: str, edit: SessionEdit, *, now: datetime
 ) -> SessionView:
     """Reschedule, resize, cancel or reinstate one session; the series is untouched.
 
-    ``changes`` may hold ``starts_at`` (aware) or ``local_start`` (naive, the group's zone),
-    ``duration_minutes``, ``capacity`` and ``status`` (``cancelled`` / ``scheduled``).
-    Every change a calendar shows raises the session's ``sequence``.
+    Every change a calendar shows raises the session's ``sequence`` and owes everyone in it a
+    notice; more places promote from the waitlist (:meth:`Session.edit`).
+    Raises NotFound, Conflict (``session_over``), Invalid (``too_far_ahead``,
+    ``in_the_past``, out-of-range values).
     """
-    async with db.write() as conn:
-        row = await session_row(conn, session_id, lock=True)
-        group = await group_row(conn, row.group_id)
-        if now >= row.ends_at:
-            raise Conflict("this session is over and cannot be changed", code="session_over")
-        values: dict[str, Any] = {}
-        duration = row.ends_at - row.starts_at
-        if "duration_minutes" in changes:
-            minutes = changes["duration_minutes"]
-            if not 1 <= minutes <= MAX_DURATION_MINUTES:
-                raise Invalid(f"duration_minutes must be 1 to {MAX_DURATION_MINUTES}")
-            duration = timedelta(minutes=minutes)
-        starts_at = row.starts_at
-        if "starts_at" in changes and "local_start" in changes:
-            raise Invalid("give starts_at or local_start, not both")
-        if "starts_at" in changes:
-            starts_at = changes["starts_at"]
-            if starts_at.tzinfo is None:
-                raise Invalid("starts_at needs an offset or Z; use local_start for wall-clock")
-        elif "local_start" in changes:
-            local = changes["local_start"]
-            if local.tzinfo is not None:
-                raise Invalid("local_start is wall-clock time: give it without an offset")
-            try:
-                starts_at = resolve_local(local, ZoneInfo(group.timezone))
-            except OverflowError:
-                raise Invalid("that date is out of range", code="too_far_ahead") from None
-        if starts_at > now + MAX_AHEAD:
-            raise Invalid("a session cannot be moved that far ahead", code="too_far_ahead")
-        if (starts_at, duration) != (row.starts_at, row.ends_at - row.starts_at):
-            if starts_at + duration <= now:
-                raise Invalid("a session cannot be moved into the past", code="in_the_past")
-            # Timing set by hand (start or length): later series edits leave it alone.
-            values.update(starts_at=starts_at, ends_at=starts_at + duration, rescheduled=True)
-            if starts_at != row.starts_at:
-                values.update(HANDOFF_RESET)
-        status = changes.get("status", row.status)
-        if status not in ("scheduled", "cancelled"):
-            raise Invalid("status must be 'scheduled' or 'cancelled'")
-        if status != row.status:
-            values["status"] = status
-            if status == "scheduled":
-                values.update(HANDOFF_RESET)
-        capacity = changes.get("capacity", row.capacity)
-        if not 1 <= capacity <= MAX_CAPACITY:
-            raise Invalid(f"capacity must be 1 to {MAX_CAPACITY}")
-        if capacity != row.capacity:
-            values["capacity"] = capacity
-        if not values:
-            return await _load(conn, session_id)
-        if {"starts_at", "ends_at", "status"} & values.keys():
-            values["sequence"] = row.sequence + 1
-        values["updated_at"] = now
-        await conn.execute(sessions.update().where(sessions.c.id == session_id).values(**values))
-        kind = None
-        if values.get("status") == "cancelled":
-            kind = "session_cancelled"
-        elif "starts_at" in values or values.get("status") == "scheduled":
-            kind = "session_rescheduled"
-        if kind is not None:
-            await notify_session(conn, row, kind, now)
-        if capacity > row.capacity or values.get("status") == "scheduled":
-            await conn.run_sync(promote_waitlist, session_id, now)
-        return await _load(conn, session_id)
+    await db.run_write(_edit, session_id, edit, now)
+    return await get_session(db, session_id)
+
+
+def _edit(conn: Connection, session_id: str, edit: SessionEdit, now: datetime) -> None:
+    uow = UnitOfWork(conn)
+    session = uow.session(session_id)
+    timezone = conn.execute(
+        select(groups.c.timezone).where(groups.c.id == session.group_id)
+    ).scalar_one()
+    uow.save(session.edit(edit, ZoneInfo(timezone), now), now)
 
 
 async def set_facilitators(
@@ -212,70 +161,27 @@ async def set_facilitators(
     """Assign (or clear, with None) a session's lead and co-facilitator.
 
     Both must be facilitators of the session's group and different people; a co-facilitator
-    needs a lead. Newly assigned facilitators are told (outbox).
+    needs a lead. Whoever leaves is told, whoever joins gets an invitation (outbox).
     """
-    if co_member_id is not None and lead_member_id is None:
-        raise Invalid("a co-facilitator needs a lead", code="co_without_lead")
-    if lead_member_id is not None and lead_member_id == co_member_id:
-        raise Invalid("lead and co-facilitator must be different people", code="same_facilitator")
-    async with db.write() as conn:
-        row = await session_row(conn, session_id, lock=True)
-        if now >= row.ends_at:
-            raise Conflict("this session is over and cannot be changed", code="session_over")
-        for member_id in (lead_member_id, co_member_id):
-            if member_id is None:
-                continue
-            member = await member_row(conn, member_id)
-            if member.group_id != row.group_id:
-                raise NotFound("no such member in this session's group", code="member_not_found")
-            if member.role != "facilitator":
-                raise Invalid("only facilitators can lead a session", code="not_a_facilitator")
-            booked = (
-                await conn.execute(
-                    select(bookings.c.id).where(
-                        bookings.c.session_id == session_id,
-                        bookings.c.member_id == member_id,
-                        bookings.c.status != "cancelled",
-                    )
-                )
-            ).first()
-            if booked is not None:
-                raise Conflict(
-                    "this member has a booking for this session; cancel it first",
-                    code="member_booked",
-                )
-        await conn.execute(
-            sessions.update()
-            .where(sessions.c.id == session_id)
-            .values(
-                lead_member_id=lead_member_id,
-                co_member_id=co_member_id,
-                # Hand-picked facilitators are never changed by the rotation; cleared ones are
-                # filled by it again.
-                facilitators_by="organizer" if lead_member_id else None,
-                rotation_note=None,
-                # An organizer who picks a lead has arranged it with them: no "please confirm"
-                # and no hand-over for them (dropin/domain/handoff.py).
-                lead_confirmed_at=now if lead_member_id else None,
-                handed_over_at=None,
-                # Facilitators' calendar entries must rise with every change of facilitator.
-                sequence=row.sequence + 1,
-                updated_at=now,
+    await db.run_write(_assign, session_id, lead_member_id, co_member_id, now)
+    return await get_session(db, session_id)
+
+
+def _assign(
+    conn: Connection, session_id: str, lead: str | None, co: str | None, now: datetime
+) -> None:
+    uow = UnitOfWork(conn)
+    session = uow.session(session_id)
+    named = [m for m in (lead, co) if m is not None]
+    roles = {
+        r.id: Role(r.role)
+        for r in conn.execute(
+            select(members.c.id, members.c.role).where(
+                members.c.id.in_(named), members.c.group_id == session.group_id
             )
         )
-        before = {m: r for m, r in ((row.lead_member_id, "lead"), (row.co_member_id, "co")) if m}
-        after = {m: r for m, r in ((lead_member_id, "lead"), (co_member_id, "co")) if m}
-        # Whoever leaves hears so; whoever joins, or changes role, gets an updated invite.
-        for member_id in sorted(set(before) - set(after)):
-            await emit(
-                conn, "facilitator_released", now, session_id=session_id, member_id=member_id
-            )
-        for member_id in sorted(after):
-            if before.get(member_id) != after[member_id]:
-                await emit(
-                    conn, "facilitator_assigned", now, session_id=session_id, member_id=member_id
-                )
-        return await _load(conn, session_id)
+    }
+    uow.save(session.assign_facilitators(lead, co, roles=roles, now=now), now)
 
 
 async def attendees(db: Database, session_id: str) -> list[AttendeeView]:
@@ -286,7 +192,10 @@ async def attendees(db: Database, session_id: str) -> list[AttendeeView]:
             await conn.execute(
                 select(bookings, members.c.display_name)
                 .join(members, members.c.id == bookings.c.member_id)
-                .where(bookings.c.session_id == session_id, bookings.c.status != "cancelled")
+                .where(
+                    bookings.c.session_id == session_id,
+                    bookings.c.status != BookingStatus.CANCELLED.value,
+                )
                 .order_by(bookings.c.status, bookings.c.waitlist_seq, bookings.c.created_at)
             )
         ).all()
@@ -294,8 +203,8 @@ async def attendees(db: Database, session_id: str) -> list[AttendeeView]:
     position = 0
     for r in rows:
         pos = None
-        if r.status == "waitlisted":
+        if r.status == BookingStatus.WAITLISTED:
             position += 1
             pos = position
-        found.append(AttendeeView(r.id, r.member_id, r.display_name, r.status, pos))
+        found.append(AttendeeView(r.id, r.member_id, r.display_name, BookingStatus(r.status), pos))
     return found

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from dropin.domain.states import BookingStatus, SessionStatus
+
 
 @dataclass(frozen=True)
 class GroupView:
@@ -65,7 +67,7 @@ class SessionView:
     ends_at: datetime
     timezone: str
     local_start: datetime
-    status: str
+    status: SessionStatus
     capacity: int
     confirmed_count: int
     waitlist_count: int
@@ -80,7 +82,7 @@ class BookingView:
     id: str
     session_id: str
     member_id: str
-    status: str
+    status: BookingStatus
     waitlist_position: int | None
     created_at: datetime
     updated_at: datetime
@@ -94,7 +96,7 @@ class AttendeeView:
     booking_id: str
     member_id: str
     display_name: str
-    status: str
+    status: BookingStatus
     waitlist_position: int | None
 
 

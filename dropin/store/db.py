@@ -29,6 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import ConnectionPoolEntry
 
 _WRITE = "dropin_write"
+# Where a write transaction's connection counts the outbox rows written in it.
+OUTBOX_ROWS = "dropin.outbox_rows"
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -51,6 +53,9 @@ class Database:
             kwargs["pool_pre_ping"] = True
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self._write_lock = asyncio.Lock()
+        # Told, after each commit that wrote outbox rows, how many (the app nudges its
+        # workers with it; a worker process leaves it unset and sweeps on its own schedule).
+        self.on_outbox_rows: Callable[[int], None] | None = None
         self._sync_engine: Engine | None = None
         self._writer: ThreadPoolExecutor | None = None
         if self.is_sqlite:
@@ -73,33 +78,63 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A connection in a write transaction, committed on success, rolled back on error."""
+        """A connection in a write transaction, committed on success, rolled back on error.
+
+        After the commit, the outbox rows the transaction wrote are reported to
+        :attr:`on_outbox_rows` (see :func:`count_outbox_rows`).
+        """
         if self.is_sqlite:
             async with self._write_lock, self.engine.connect() as conn:
                 conn = await conn.execution_options(**{_WRITE: True})
+                conn.info[OUTBOX_ROWS] = 0
                 async with conn.begin():
                     yield conn
+                written = conn.info.pop(OUTBOX_ROWS, 0)
         else:
-            async with self.engine.begin() as conn:
-                yield conn
+            async with self.engine.connect() as conn:
+                conn.info[OUTBOX_ROWS] = 0
+                async with conn.begin():
+                    yield conn
+                written = conn.info.pop(OUTBOX_ROWS, 0)
+        self._report(written)
 
     async def run_write(
         self, body: Callable[Concatenate[Connection, P], R], *args: P.args, **kwargs: P.kwargs
     ) -> R:
-        """Run ``body(conn, *args)`` in one write transaction and return its result."""
+        """Run ``body(conn, *args)`` in one write transaction and return its result.
+
+        After the commit, the outbox rows the transaction wrote are reported to
+        :attr:`on_outbox_rows`.
+        """
+
+        def counted(conn: Connection) -> tuple[R, int]:
+            conn.info[OUTBOX_ROWS] = 0
+            try:
+                return body(conn, *args, **kwargs), conn.info[OUTBOX_ROWS]
+            finally:
+                conn.info.pop(OUTBOX_ROWS, None)
+
         if self._sync_engine is None:
-            async with self.engine.begin() as conn:
-                return await conn.run_sync(body, *args, **kwargs)
-        engine, writer = self._sync_engine, self._writer
+            async with self.engine.begin() as aconn:
+                result, written = await aconn.run_sync(counted)
+        else:
+            engine, writer = self._sync_engine, self._writer
 
-        def transaction() -> R:
-            with engine.connect() as conn:
-                conn = conn.execution_options(**{_WRITE: True})
-                with conn.begin():
-                    return body(conn, *args, **kwargs)
+            def transaction() -> tuple[R, int]:
+                with engine.connect() as conn:
+                    conn = conn.execution_options(**{_WRITE: True})
+                    with conn.begin():
+                        return counted(conn)
 
-        async with self._write_lock:
-            return await asyncio.get_running_loop().run_in_executor(writer, transaction)
+            async with self._write_lock:
+                loop = asyncio.get_running_loop()
+                result, written = await loop.run_in_executor(writer, transaction)
+        self._report(written)
+        return result
+
+    def _report(self, outbox_rows: int) -> None:
+        if outbox_rows and self.on_outbox_rows is not None:
+            self.on_outbox_rows(outbox_rows)
 
     async def dispose(self) -> None:
         """Close every pooled connection and the writer thread."""
@@ -108,6 +143,11 @@ class Database:
             self._sync_engine.dispose()
         if self._writer is not None:
             self._writer.shutdown(wait=True)
+
+
+def count_outbox_rows(conn: Connection | AsyncConnection, rows: int) -> None:
+    """Record that ``rows`` outbox rows were written in ``conn``'s write transaction."""
+    conn.info[OUTBOX_ROWS] = conn.info.get(OUTBOX_ROWS, 0) + rows
 
 
 def _install_sqlite_hooks(engine: Engine) -> None:

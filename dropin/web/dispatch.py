@@ -1,9 +1,11 @@
-"""Enqueue after commit: nudge the workers when a request has written outbox rows.
+"""Enqueue after commit: nudge the workers when a transaction has written outbox rows.
 
-After a successful write request (the service has committed), the app asks for an outbox
-sweep. Nudges are coalesced by one background task that the lifespan owns, so a burst of
-bookings costs a handful of Redis writes, and a Redis that is down costs nothing but a log
-line: the rows wait in the database and the workers' periodic sweep sends them.
+The app's :class:`~dropin.store.db.Database` reports, after each commit, how many outbox rows
+the transaction wrote (:mod:`dropin.store.uow`); the lifespan points that report at
+:meth:`OutboxNudger.nudge`, which asks for an outbox sweep. Nudges are coalesced by one
+background task that the lifespan owns, so a burst of bookings costs a handful of Redis
+writes, and a Redis that is down costs nothing but a log line: the rows wait in the database
+and the workers' periodic sweep sends them.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from datetime import UTC, datetime
 
 from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dropin.jobs import HEALTH_KEY, SWEEP_OUTBOX, sweep_job_id
 
 log = logging.getLogger("dropin.dispatch")
-WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 COALESCE_SECONDS = 0.05
 RETRY_SECONDS = 2.0
 
@@ -31,9 +33,13 @@ class OutboxNudger:
         self._wanted = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._pool: ArqRedis | None = None
+        # Nudges asked for, and sweeps enqueued (several nudges coalesce into one sweep).
+        self.nudges = 0
         self.sent = 0
 
-    def nudge(self) -> None:
+    def nudge(self, outbox_rows: int = 1) -> None:
+        """Ask for a sweep soon (called after a commit that wrote ``outbox_rows`` rows)."""
+        self.nudges += 1
         self._wanted.set()
 
     async def start(self) -> None:
@@ -51,8 +57,6 @@ class OutboxNudger:
 
     async def worker_health(self) -> dict[str, object]:
         """The workers' last heartbeat (arq's health record), if Redis answers."""
-        from workers.settings import HEALTH_KEY
-
         try:
             if self._pool is None:
                 settings = RedisSettings.from_dsn(self.redis_url)
@@ -68,8 +72,6 @@ class OutboxNudger:
         return {"redis": "ok", "heartbeat": text}
 
     async def _run(self) -> None:
-        from workers.jobs import sweep_job_id
-
         while True:
             await self._wanted.wait()
             await asyncio.sleep(COALESCE_SECONDS)
@@ -81,7 +83,7 @@ class OutboxNudger:
                     settings.conn_timeout = 1
                     self._pool = await create_pool(settings)
                 now = datetime.now(UTC)
-                await self._pool.enqueue_job("sweep_outbox", _job_id=sweep_job_id(now))
+                await self._pool.enqueue_job(SWEEP_OUTBOX, _job_id=sweep_job_id(now))
                 self.sent += 1
             except (TimeoutError, OSError, ConnectionError) as exc:
                 # Redis down: the rows are safe in the database; the workers' cron sweep
@@ -96,28 +98,3 @@ class OutboxNudger:
                 log.warning("could not nudge the workers (%s); rows wait", type(exc).__name__)
                 self._pool = None
                 await asyncio.sleep(RETRY_SECONDS)
-
-
-class NudgeAfterWrites:
-    """ASGI middleware: after a successful write request, nudge the outbox workers."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in WRITES:
-            await self.app(scope, receive, send)
-            return
-        status = 500
-
-        async def capture(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        await self.app(scope, receive, capture)
-        state = scope.get("state", {}).get("dropin")
-        nudger = getattr(state, "nudger", None)
-        if status < 400 and nudger is not None:
-            nudger.nudge()

@@ -10,6 +10,9 @@ from typing import Generic, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NaiveDatetime
 
+from dropin.domain.session import SessionEdit
+from dropin.domain.states import SessionStatus
+
 ID_PATTERN = "^[0-9a-f]{32}$"
 
 
@@ -115,7 +118,17 @@ class SessionPatch(_In):
     )
     duration_minutes: int | None = Field(None, ge=1, le=1440)
     capacity: int | None = Field(None, ge=1, le=500)
-    status: Literal["scheduled", "cancelled"] | None = None
+    status: SessionStatus | None = None
+
+    def to_edit(self) -> SessionEdit:
+        """The service's typed edit (a JSON null, like an absent field, changes nothing)."""
+        return SessionEdit(
+            starts_at=self.starts_at,
+            local_start=self.local_start,
+            duration_minutes=self.duration_minutes,
+            capacity=self.capacity,
+            status=self.status,
+        )
 
 
 class FacilitatorsIn(_In):

@@ -9,7 +9,7 @@ import pytest
 from dropin.domain.booking import (
     BookingRefused,
     Seats,
-    Waiting,
+    QueuedBooking,
     decide,
     to_promote,
 )
@@ -49,7 +49,7 @@ def test_decide_refuses(seats: Seats, code: str) -> None:
     assert info.value.code == code
 
 
-W = [Waiting("c", 7), Waiting("a", 3), Waiting("b", 5)]
+W = [QueuedBooking("c", 7), QueuedBooking("a", 3), QueuedBooking("b", 5)]
 
 
 @pytest.mark.parametrize(
@@ -64,6 +64,6 @@ W = [Waiting("c", 7), Waiting("a", 3), Waiting("b", 5)]
     ],
 )
 def test_to_promote(
-    capacity: int, confirmed: int, waiting: list[Waiting], expected: list[str]
+    capacity: int, confirmed: int, waiting: list[QueuedBooking], expected: list[str]
 ) -> None:
     assert to_promote(capacity, confirmed, waiting) == expected
