@@ -19,6 +19,8 @@ import click
 from sqlalchemy.exc import DBAPIError
 
 from dropin.config import Settings, SettingsError
+from dropin.domain.session import SessionEdit
+from dropin.domain.states import SessionStatus
 from dropin.errors import DropinError
 from dropin.store.db import Database
 from dropin.store.migrate import upgrade
@@ -490,7 +492,8 @@ async def sessions_cancel(db: Database, settings: Settings, session_id: str) -> 
     """Cancel one session (the series goes on)."""
     from dropin.services import sessions as svc
 
-    view = await svc.update_session(db, session_id, {"status": "cancelled"}, now=_now())
+    edit = SessionEdit(status=SessionStatus.CANCELLED)
+    view = await svc.update_session(db, session_id, edit, now=_now())
     click.echo(f"{view.id} cancelled")
 
 
@@ -504,9 +507,8 @@ async def sessions_reschedule(
     """Move one session to LOCAL_START (wall-clock time in the group's zone)."""
     from dropin.services import sessions as svc
 
-    view = await svc.update_session(
-        db, session_id, {"local_start": _local(local_start)}, now=_now()
-    )
+    edit = SessionEdit(local_start=_local(local_start))
+    view = await svc.update_session(db, session_id, edit, now=_now())
     click.echo(f"{view.id} now starts {view.local_start:%Y-%m-%d %H:%M %Z}")
 
 

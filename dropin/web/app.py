@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy import text
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
@@ -17,7 +16,7 @@ from dropin.services import outbox
 from dropin.services.room_access import DatabaseRoomAccess, room_settings
 from dropin.store.db import Database
 from dropin.web import api, feeds, handoff, member, pages
-from dropin.web.dispatch import NudgeAfterWrites, OutboxNudger
+from dropin.web.dispatch import OutboxNudger
 from dropin.web.errors import EXCEPTION_HANDLERS
 from dropin.web.openapi import openapi_spec
 from dropin.web.render import json_response
@@ -66,6 +65,8 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
         nudger = OutboxNudger(settings.redis_url) if settings.redis_url else None
         if nudger is not None:
             await nudger.start()
+            # Enqueue after commit: every transaction that wrote outbox rows says so.
+            database.on_outbox_rows = nudger.nudge
         seam.use_host_addresses(settings.media_addresses)
         hub = RoomHub(
             DatabaseRoomAccess(database), settings.secret_key, room_settings(settings), clock=utcnow
@@ -76,6 +77,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
         finally:
             await hub.close()
             if nudger is not None:
+                database.on_outbox_rows = None
                 await nudger.stop()
             if db is None:
                 await database.dispose()
@@ -92,6 +94,5 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
             *ws.routes,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[Middleware(NudgeAfterWrites)],
         lifespan=lifespan,
     )
