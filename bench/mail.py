@@ -27,8 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.report import write_section  # noqa: E402
 from dropin.devredis import PrivateRedis  # noqa: E402
-from dropin.services import bookings, groups, outbox, series, sessions  # noqa: E402
+from dropin.services import bookings, groups, series, sessions  # noqa: E402
 from dropin.services.feeds import LinkMaker  # noqa: E402
+from dropin.services.outbox.compose import compose_row  # noqa: E402
 from dropin.store.db import Database  # noqa: E402
 from dropin.store.migrate import upgrade  # noqa: E402
 from tests.workers.smtp import SmtpServer  # noqa: E402
@@ -63,7 +64,7 @@ async def baseline(db: Database, smtp: SmtpServer, count: int) -> float:
     links = LinkMaker(SECRET, "http://127.0.0.1:8000")
     messages = []
     for row_id in range(1, count + 1):
-        out = await outbox.compose_row(db, links, MAIL_FROM, row_id, now=datetime.now(UTC))
+        out = await compose_row(db, links, MAIL_FROM, row_id, now=datetime.now(UTC))
         assert out.message is not None
         messages.append(out.message)
     mailer = SmtpMailer(smtp.url, max_messages=10**6)

@@ -16,8 +16,10 @@ from typing import Any
 from dropin.config import Settings
 from dropin.jobs import SWEEP_OUTBOX
 from dropin.jobs import sweep_job_id as sweep_job_id  # re-export: dispatch.py imports it here
-from dropin.services import handoff, outbox, rota
+from dropin.services import handoff, rota
 from dropin.services.feeds import LinkMaker
+from dropin.services.outbox import claims, producers, retention
+from dropin.services.outbox.compose import Outgoing, compose_row
 from dropin.services.series import extend_horizons
 from dropin.store.db import Database
 from workers.mail import Mailer, MailError, backoff
@@ -49,7 +51,7 @@ async def sweep_outbox(ctx: dict[str, Any]) -> int:
     deadline = time.monotonic() + SWEEP_SECONDS
     while time.monotonic() < deadline:
         claimed_at = _now()
-        batch = await outbox.claim_batch(db, now=claimed_at, limit=BATCH, stale=stale)
+        batch = await claims.claim_batch(db, now=claimed_at, limit=BATCH, stale=stale)
         if not batch:
             break
         finished += await _deliver_batch(ctx, batch, claimed_at)
@@ -68,7 +70,7 @@ async def _deliver_batch(ctx: dict[str, Any], batch: list[int], claimed_at: date
     """
     ahead = asyncio.Semaphore(COMPOSE_AHEAD)
 
-    async def prepare(row_id: int) -> outbox.Outgoing | None:
+    async def prepare(row_id: int) -> Outgoing | None:
         async with ahead:
             return await _compose(ctx, row_id)
 
@@ -85,19 +87,17 @@ async def _deliver_batch(ctx: dict[str, Any], batch: list[int], claimed_at: date
     return finished
 
 
-async def _compose(ctx: dict[str, Any], row_id: int) -> outbox.Outgoing | None:
+async def _compose(ctx: dict[str, Any], row_id: int) -> Outgoing | None:
     settings: Settings = ctx["settings"]
     try:
-        return await outbox.compose_row(
-            ctx["db"], ctx["links"], settings.mail_from, row_id, now=_now()
-        )
+        return await compose_row(ctx["db"], ctx["links"], settings.mail_from, row_id, now=_now())
     except Exception as exc:  # a bug must not lose the message: retry later, loudly
         log.error("outbox %d: could not compose (%s); will retry", row_id, type(exc).__name__)
         return None
 
 
 async def _send(
-    ctx: dict[str, Any], row_id: int, claimed_at: datetime, outgoing: outbox.Outgoing | None
+    ctx: dict[str, Any], row_id: int, claimed_at: datetime, outgoing: Outgoing | None
 ) -> bool:
     """Send one claimed row; True when it is finished, False when it will be retried."""
     db: Database = ctx["db"]
@@ -108,7 +108,7 @@ async def _send(
     # a batch sent in a second costs no extra write, a slow one never loses its rows.
     half_life = timedelta(seconds=ctx["settings"].outbox_claim_timeout / 2)
     if now - claimed_at >= half_life:
-        claim = await outbox.renew(db, row_id, claimed_at, now=now)
+        claim = await claims.renew(db, row_id, claimed_at, now=now)
     if claim is None:
         # Our claim went stale and another worker took the row: it is theirs to send.
         log.warning("outbox %d: claim lost; left to the worker that holds it", row_id)
@@ -117,7 +117,7 @@ async def _send(
         await _retry(db, row_id, claim, "compose error", now)
         return False
     if outgoing.message is None:
-        await outbox.mark_skipped(db, row_id, claim, outgoing.skip_reason or "not owed")
+        await claims.mark_skipped(db, row_id, claim, outgoing.skip_reason or "not owed")
         log.info("outbox %d: skipped (%s)", row_id, outgoing.skip_reason)
         return True
     try:
@@ -129,7 +129,7 @@ async def _send(
             await _retry(db, row_id, claim, exc.reason, now)
             log.warning("outbox %d: will retry (%s)", row_id, exc.reason)
             return False
-        await outbox.mark_failed(db, row_id, claim, exc.reason)
+        await claims.mark_failed(db, row_id, claim, exc.reason)
         log.error("outbox %d: failed permanently (%s)", row_id, exc.reason)
         return True
     except Exception as exc:
@@ -137,20 +137,20 @@ async def _send(
         log.warning("outbox %d: will retry (%s)", row_id, type(exc).__name__)
         return False
     # Marked as it is sent, never per batch: a kill can repeat at most this one message.
-    await outbox.mark_sent(db, row_id, claim, now=_now())
+    await claims.mark_sent(db, row_id, claim, now=_now())
     log.info("outbox %d: sent", row_id)
     return True
 
 
 async def _retry(db: Database, row_id: int, claim: datetime, reason: str, now: datetime) -> None:
-    tries = await outbox.attempts(db, row_id)
+    tries = await claims.attempts(db, row_id)
     delay = backoff(max(1, tries), rand=random.random)
-    await outbox.mark_retry(db, row_id, claim, reason, at=now + timedelta(seconds=delay))
+    await claims.mark_retry(db, row_id, claim, reason, at=now + timedelta(seconds=delay))
 
 
 async def queue_reminders(ctx: dict[str, Any]) -> int:
     """Owe 24 h and 1 h reminders for sessions starting soon (each once, ever)."""
-    created = await outbox.queue_reminders(ctx["db"], now=_now())
+    created = await producers.queue_reminders(ctx["db"], now=_now())
     if created:
         log.info("reminders queued: %d", created)
         await sweep_outbox(ctx)
@@ -178,7 +178,7 @@ async def run_handoffs(ctx: dict[str, Any]) -> int:
 async def purge_old_data(ctx: dict[str, Any]) -> int:
     """Delete bookings and mail records of sessions past the retention period."""
     settings: Settings = ctx["settings"]
-    purged = await outbox.purge(ctx["db"], now=_now(), retention_days=settings.retention_days)
+    purged = await retention.purge(ctx["db"], now=_now(), retention_days=settings.retention_days)
     log.info("purged %d bookings and %d mail records", purged.bookings, purged.messages)
     return purged.bookings + purged.messages
 

@@ -13,8 +13,13 @@ from datetime import datetime
 from typing import Literal
 
 from dropin.domain.ical import CalendarEvent, Status, discreet
+from dropin.domain.states import SessionStatus
 
+# A member's relation to a session: their booking's status, their facilitator role, "public"
+# (neither) or "invited" (an invitation, not yet a place).
 Relation = Literal["confirmed", "waitlisted", "cancelled", "lead", "co", "public", "invited"]
+# The relations that hold a place in the session, and so a join link.
+ACTIVE: frozenset[Relation] = frozenset({"confirmed", "lead", "co"})
 UID_DOMAIN = "dropin"
 
 
@@ -28,7 +33,7 @@ class SessionFacts:
     starts_at: datetime
     ends_at: datetime
     timezone: str
-    status: str
+    status: SessionStatus
     sequence: int
     updated_at: datetime
 
@@ -63,7 +68,7 @@ def _summary(facts: SessionFacts, seat: Seat, quiet: bool) -> str:
 
 
 def _status(facts: SessionFacts, seat: Seat) -> Status:
-    if facts.status == "cancelled" or seat.relation == "cancelled":
+    if facts.status == SessionStatus.CANCELLED or seat.relation == "cancelled":
         return "CANCELLED"
     if seat.relation in ("waitlisted", "invited"):
         return "TENTATIVE"
@@ -72,7 +77,7 @@ def _status(facts: SessionFacts, seat: Seat) -> Status:
 
 def _description(facts: SessionFacts, seat: Seat) -> str:
     lines: list[str] = []
-    if facts.status == "cancelled":
+    if facts.status == SessionStatus.CANCELLED:
         lines.append("This session has been cancelled.")
     elif seat.relation == "cancelled":
         lines.append("You cancelled your place in this session.")
@@ -89,7 +94,7 @@ def _description(facts: SessionFacts, seat: Seat) -> str:
         lines.append(f"You are invited to this drop-in of {facts.group_name}.")
     elif seat.relation == "public":
         lines.append(f"A drop-in of {facts.group_name}. Ask the organizer for a place.")
-    if seat.join_url and facts.status != "cancelled" and seat.relation != "cancelled":
+    if seat.join_url and facts.status != SessionStatus.CANCELLED and seat.relation != "cancelled":
         lines.append(f"Join: {seat.join_url}")
     if seat.page_url:
         lines.append(f"Your drop-ins (book, cancel): {seat.page_url}")
@@ -102,7 +107,7 @@ def entry(facts: SessionFacts, seat: Seat, *, quiet: bool) -> CalendarEvent:
 
     ``quiet`` is the discreet setting in force for this member.
     """
-    active = facts.status != "cancelled" and seat.relation != "cancelled"
+    active = facts.status != SessionStatus.CANCELLED and seat.relation != "cancelled"
     join = seat.join_url if active else None
     last = max(facts.updated_at, seat.updated_at or facts.updated_at)
     event = CalendarEvent(

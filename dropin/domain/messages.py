@@ -9,16 +9,14 @@ member is ever named. In discreet mode subjects and calendars carry no group nam
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from dropin.domain.entries import Seat, SessionFacts, entry
+from dropin.domain.entries import ACTIVE, Seat, SessionFacts, entry
 from dropin.domain.ical import Method, PartStat, build_invite
 from dropin.domain.states import MessageKind
-
-# Every kind of outbox event a message exists for (dropin/domain/states.py).
-Kind = MessageKind
 
 
 @dataclass(frozen=True)
@@ -66,8 +64,197 @@ def when(instant: datetime, tz: str) -> str:
     return f"{local:%A} {local.day} {local:%B %Y} at {local:%H:%M} ({tz})"
 
 
+@dataclass(frozen=True)
+class _Said:
+    """What every kind's wording may draw on."""
+
+    name: str  # the session's title, or "Drop-in" in discreet mode
+    at: str  # the start, in words, in the recipient's zone
+    seat: Seat
+    links: MemberLinks
+    extra: str
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """One kind's wording, and the calendar method it carries (None: no calendar)."""
+
+    subject: str
+    lines: list[str]
+    method: Method | None = None
+    partstat: PartStat = "ACCEPTED"
+
+
+def _booked(s: _Said) -> _Draft:
+    return _Draft(
+        f"Booked: {s.name}, {s.at}",
+        ["Your place is booked.", f"When: {s.at}", *_join_lines(s.links), _cancel_line(s.links)],
+        "REQUEST",
+    )
+
+
+def _promoted(s: _Said) -> _Draft:
+    first = "Good news: a place has come free and it is yours."
+    return _Draft(
+        f"A place for you: {s.name}, {s.at}",
+        [first, f"When: {s.at}", *_join_lines(s.links), _cancel_line(s.links)],
+        "REQUEST",
+    )
+
+
+def _waitlisted(s: _Said) -> _Draft:
+    position = s.seat.waitlist_position
+    where = f" You are number {position}." if position else ""
+    return _Draft(
+        f"On the waitlist: {s.name}, {s.at}",
+        [
+            f"The session is full, so you are on the waitlist.{where}",
+            "If a place frees up it is yours, and we will email you an invitation.",
+            f"When: {s.at}",
+            _leave_line(s.links),
+        ],
+    )
+
+
+def _booking_cancelled(s: _Said) -> _Draft:
+    return _Draft(
+        f"Cancelled: your place, {s.name}, {s.at}",
+        [
+            "Your place is cancelled. Thank you for letting the group know.",
+            f"It was: {s.at}",
+            f"Changed your mind? Book again here: {s.links.page_url}",
+        ],
+        "CANCEL",
+    )
+
+
+def _rescheduled(s: _Said) -> _Draft:
+    return _Draft(
+        f"New time: {s.name}, {s.at}",
+        [
+            f"This drop-in has moved. The new time is {s.at}.",
+            *_join_lines(s.links),
+            _cancel_line(s.links),
+        ],
+        "REQUEST",
+    )
+
+
+def _session_cancelled(s: _Said) -> _Draft:
+    return _Draft(
+        f"Cancelled: {s.name}, {s.at}",
+        [
+            f"The drop-in on {s.at} has been cancelled by the organizer. We are sorry.",
+            f"Other sessions: {s.links.page_url}",
+        ],
+        "CANCEL",
+    )
+
+
+def _assigned(s: _Said) -> _Draft:
+    role = "lead" if s.seat.relation == "lead" else "co-facilitate"
+    lines = [f"You are asked to {role} this drop-in.", f"When: {s.at}", *_join_lines(s.links)]
+    if s.links.release_url:
+        lines.append(f"Can't make it? One click and someone else is asked: {s.links.release_url}")
+    return _Draft(f"You {role}: {s.name}, {s.at}", lines, "REQUEST", "NEEDS-ACTION")
+
+
+def _lead_notice(s: _Said) -> _Draft:
+    return _Draft(
+        f"Please confirm you lead: {s.name}, {s.at}",
+        [
+            f"You are leading the drop-in on {s.at}. Please confirm you can.",
+            f"Confirm in one click: {s.links.confirm_url or s.links.page_url}",
+            f"Can't make it? One click and the rota finds someone: "
+            f"{s.links.release_url or s.links.page_url}",
+            "If we have not heard from you 72 hours before, your co-facilitator is asked to lead.",
+            *_join_lines(s.links),
+        ],
+    )
+
+
+def _released(s: _Said) -> _Draft:
+    return _Draft(
+        f"No longer facilitating: {s.name}, {s.at}",
+        [f"You are no longer facilitating the drop-in on {s.at}. Thank you."],
+        "CANCEL",
+    )
+
+
+def _swap_request(s: _Said) -> _Draft:
+    return _Draft(
+        f"Could you take my place? {s.name}, {s.at}",
+        [
+            f"{s.extra or 'A colleague'} asks if you can facilitate the drop-in on {s.at} "
+            "in their place.",
+            f"Yes, I'll do it (one click): {s.links.swap_url or s.links.page_url}",
+            "If you can't, there is nothing to do.",
+        ],
+    )
+
+
+def _organizer_alert(s: _Said) -> _Draft:
+    return _Draft(
+        f"No one can lead: {s.name}, {s.at}",
+        [
+            f"Nobody is available to lead the drop-in on {s.at}.",
+            f"The rota says: {s.extra}" if s.extra else "The group has no facilitator free then.",
+            "Please assign a lead (PUT /api/v1/sessions/<id>/facilitators), or cancel the session.",
+        ],
+    )
+
+
+def _invitation(s: _Said) -> _Draft:
+    return _Draft(
+        f"Invitation: {s.name}, {s.at}",
+        [
+            "You are invited to the next drop-in.",
+            f"When: {s.at}",
+            f"Coming? Book your place in one click: {s.links.accept_url or s.links.page_url}",
+            f"Not this time? Let us know: {s.links.decline_url or s.links.page_url}",
+            f"Add all your drop-ins to your calendar: {s.links.feed_url}",
+        ],
+        "REQUEST",
+        "NEEDS-ACTION",
+    )
+
+
+def _reminder(soon: str) -> Callable[[_Said], _Draft]:
+    def draft(s: _Said) -> _Draft:
+        return _Draft(
+            f"Reminder: {s.name} {soon}, {s.at}",
+            [
+                f"A reminder: your drop-in is {soon}.",
+                f"When: {s.at}",
+                *_join_lines(s.links),
+                _cancel_line(s.links),
+            ],
+        )
+
+    return draft
+
+
+# What each kind says. Every MessageKind has exactly one entry (tests check it).
+WORDING: dict[MessageKind, Callable[[_Said], _Draft]] = {
+    MessageKind.BOOKING_CONFIRMED: _booked,
+    MessageKind.BOOKING_PROMOTED: _promoted,
+    MessageKind.BOOKING_WAITLISTED: _waitlisted,
+    MessageKind.BOOKING_CANCELLED: _booking_cancelled,
+    MessageKind.SESSION_RESCHEDULED: _rescheduled,
+    MessageKind.SESSION_CANCELLED: _session_cancelled,
+    MessageKind.FACILITATOR_ASSIGNED: _assigned,
+    MessageKind.LEAD_NOTICE: _lead_notice,
+    MessageKind.FACILITATOR_RELEASED: _released,
+    MessageKind.SWAP_REQUEST: _swap_request,
+    MessageKind.ORGANIZER_ALERT: _organizer_alert,
+    MessageKind.SESSION_INVITATION: _invitation,
+    MessageKind.REMINDER_24H: _reminder("tomorrow"),
+    MessageKind.REMINDER_1H: _reminder("in an hour"),
+}
+
+
 def compose(
-    kind: Kind,
+    kind: MessageKind,
     facts: SessionFacts,
     seat: Seat,
     recipient: Recipient,
@@ -86,117 +273,17 @@ def compose(
     from_name = "Drop-in" if recipient.quiet else sender.name
     at = when(facts.starts_at, recipient.timezone)
     hello = f"Hello {recipient.display_name},"
-    lines: list[str]
-    method: Method | None = None
-    partstat: PartStat = "ACCEPTED"
-    if kind in ("booking_confirmed", "booking_promoted"):
-        first = (
-            "Good news: a place has come free and it is yours."
-            if kind == "booking_promoted"
-            else "Your place is booked."
-        )
-        subject = f"{'A place for you' if kind == 'booking_promoted' else 'Booked'}: {name}, {at}"
-        lines = [first, f"When: {at}", *_join_lines(links), _cancel_line(links)]
-        method = "REQUEST"
-    elif kind == "booking_waitlisted":
-        subject = f"On the waitlist: {name}, {at}"
-        where = f" You are number {seat.waitlist_position}." if seat.waitlist_position else ""
-        lines = [
-            f"The session is full, so you are on the waitlist.{where}",
-            "If a place frees up it is yours, and we will email you an invitation.",
-            f"When: {at}",
-            _leave_line(links),
-        ]
-    elif kind == "booking_cancelled":
-        subject = f"Cancelled: your place, {name}, {at}"
-        lines = [
-            "Your place is cancelled. Thank you for letting the group know.",
-            f"It was: {at}",
-            f"Changed your mind? Book again here: {links.page_url}",
-        ]
-        method = "CANCEL"
-    elif kind == "session_rescheduled":
-        subject = f"New time: {name}, {at}"
-        lines = [
-            f"This drop-in has moved. The new time is {at}.",
-            *_join_lines(links),
-            _cancel_line(links),
-        ]
-        method = "REQUEST"
-    elif kind == "session_cancelled":
-        subject = f"Cancelled: {name}, {at}"
-        lines = [
-            f"The drop-in on {at} has been cancelled by the organizer. We are sorry.",
-            f"Other sessions: {links.page_url}",
-        ]
-        method = "CANCEL"
-    elif kind == "facilitator_assigned":
-        role = "lead" if seat.relation == "lead" else "co-facilitate"
-        subject = f"You {role}: {name}, {at}"
-        lines = [f"You are asked to {role} this drop-in.", f"When: {at}", *_join_lines(links)]
-        if links.release_url:
-            lines.append(f"Can't make it? One click and someone else is asked: {links.release_url}")
-        method = "REQUEST"
-        partstat = "NEEDS-ACTION"
-    elif kind == "lead_notice":
-        subject = f"Please confirm you lead: {name}, {at}"
-        lines = [
-            f"You are leading the drop-in on {at}. Please confirm you can.",
-            f"Confirm in one click: {links.confirm_url or links.page_url}",
-            f"Can't make it? One click and the rota finds someone: "
-            f"{links.release_url or links.page_url}",
-            "If we have not heard from you 72 hours before, your co-facilitator is asked to lead.",
-            *_join_lines(links),
-        ]
-    elif kind == "facilitator_released":
-        subject = f"No longer facilitating: {name}, {at}"
-        lines = [f"You are no longer facilitating the drop-in on {at}. Thank you."]
-        method = "CANCEL"
-    elif kind == "swap_request":
-        subject = f"Could you take my place? {name}, {at}"
-        lines = [
-            f"{extra or 'A colleague'} asks if you can facilitate the drop-in on {at} "
-            "in their place.",
-            f"Yes, I'll do it (one click): {links.swap_url or links.page_url}",
-            "If you can't, there is nothing to do.",
-        ]
-    elif kind == "organizer_alert":
-        subject = f"No one can lead: {name}, {at}"
-        lines = [
-            f"Nobody is available to lead the drop-in on {at}.",
-            f"The rota says: {extra}" if extra else "The group has no facilitator free then.",
-            "Please assign a lead (PUT /api/v1/sessions/<id>/facilitators), or cancel the session.",
-        ]
-    elif kind == "session_invitation":
-        subject = f"Invitation: {name}, {at}"
-        lines = [
-            "You are invited to the next drop-in.",
-            f"When: {at}",
-            f"Coming? Book your place in one click: {links.accept_url or links.page_url}",
-            f"Not this time? Let us know: {links.decline_url or links.page_url}",
-            f"Add all your drop-ins to your calendar: {links.feed_url}",
-        ]
-        method = "REQUEST"
-        partstat = "NEEDS-ACTION"
-    elif kind in ("reminder_24h", "reminder_1h"):
-        soon = "tomorrow" if kind == "reminder_24h" else "in an hour"
-        subject = f"Reminder: {name} {soon}, {at}"
-        lines = [
-            f"A reminder: your drop-in is {soon}.",
-            f"When: {at}",
-            *_join_lines(links),
-            _cancel_line(links),
-        ]
-    else:  # pragma: no cover - Kind is exhaustive
+    if kind not in WORDING:  # pragma: no cover - WORDING covers every MessageKind
         raise ValueError(f"unknown message kind {kind}")
-    lines.append("Nothing is recorded. What is said in the group stays in the group.")
+    draft = WORDING[kind](_Said(name, at, seat, links, extra))
+    lines = [*draft.lines, "Nothing is recorded. What is said in the group stays in the group."]
     calendar = None
-    if method is not None:
+    if draft.method is not None:
         # An invitation is not a place yet: in the calendar it is tentative, without a join link.
-        shown = Seat("invited", seat.revision) if kind == "session_invitation" else seat
+        shown = Seat("invited", seat.revision) if kind == MessageKind.SESSION_INVITATION else seat
         invite_seat = (
             shown
-            if method == "REQUEST"
+            if draft.method == "REQUEST"
             else Seat(
                 "cancelled", seat.revision, updated_at=seat.updated_at, page_url=links.page_url
             )
@@ -204,18 +291,19 @@ def compose(
         event = entry(facts, _with_links(invite_seat, links), quiet=recipient.quiet)
         calendar = build_invite(
             event,
-            method=method,
+            method=draft.method,
             organizer_email=sender.email,
             organizer_name=from_name,
             attendee_email=recipient.email,
             attendee_name=recipient.display_name,
-            partstat=partstat,
-            rsvp=partstat == "NEEDS-ACTION",
+            partstat=draft.partstat,
+            rsvp=draft.partstat == "NEEDS-ACTION",
             now=now,
         )
     tail = [f"Your drop-ins: {links.page_url}"] if links.page_url else []
     text = "\n\n".join([hello, *lines, *tail]) + "\n"
-    return Composed(from_name, subject, text, _html(hello, lines, links), calendar, method)
+    html_body = _html(hello, lines, links)
+    return Composed(from_name, draft.subject, text, html_body, calendar, draft.method)
 
 
 def _with_links(seat: Seat, links: MemberLinks) -> Seat:
@@ -224,7 +312,7 @@ def _with_links(seat: Seat, links: MemberLinks) -> Seat:
         revision=seat.revision,
         waitlist_position=None,
         updated_at=seat.updated_at,
-        join_url=links.join_url if seat.relation in ("confirmed", "lead", "co") else None,
+        join_url=links.join_url if seat.relation in ACTIVE else None,
         page_url=links.page_url,
     )
 

@@ -8,7 +8,8 @@ import pytest
 
 from dropin.domain.entries import Seat, SessionFacts
 from dropin.domain.imip import build_imip, build_notice, calendar_method
-from dropin.domain.messages import Kind, MemberLinks, Recipient, Sender, compose, when
+from dropin.domain.messages import WORDING, MemberLinks, Recipient, Sender, compose, when
+from dropin.domain.states import MessageKind
 
 NOW = datetime(2028, 3, 1, 9, 0, tzinfo=UTC)
 FACTS = SessionFacts(
@@ -54,7 +55,7 @@ SENDER = Sender("circle@d.example", "Monthly NVR parents circle")
     ],
 )
 def test_each_kind(
-    kind: Kind, seat: Seat, subject_starts: str, method: str | None, has_join: bool
+    kind: MessageKind, seat: Seat, subject_starts: str, method: str | None, has_join: bool
 ) -> None:
     links = LINKS if has_join else LINKS.__class__(**{**LINKS.__dict__, "join_url": None})
     m = compose(kind, FACTS, seat, ANN, links, SENDER, now=NOW)
@@ -130,6 +131,10 @@ def test_discreet_messages_name_no_group_or_topic() -> None:
         assert "14:30 (America/New_York)" in m.subject
         if m.calendar:
             assert b"CLASS:PRIVATE" in m.calendar
+
+
+def test_every_kind_has_its_wording() -> None:
+    assert set(WORDING) == set(MessageKind)
 
 
 def test_when() -> None:

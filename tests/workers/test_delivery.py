@@ -315,7 +315,7 @@ async def test_permanent_failures_show_in_the_api_and_can_be_retried(
 async def test_new_mail_is_not_stuck_behind_retries(db: Database) -> None:
     """Hundreds of rows in backoff ahead of it never delay a new message."""
     from dropin.services.common import outbox_insert
-    from dropin.services.outbox import claim_batch
+    from dropin.services.outbox.claims import claim_batch
 
     now = datetime.now(UTC)
     async with db.write() as conn:
@@ -340,9 +340,11 @@ async def test_new_mail_is_not_stuck_behind_retries(db: Database) -> None:
 
 
 async def test_a_moved_session_is_reminded_of_at_its_new_time(db: Database) -> None:
+    from dropin.domain.session import SessionEdit
     from dropin.services import bookings as booking_service
-    from dropin.services import outbox as outbox_service
     from dropin.services import sessions as session_service
+    from dropin.services.outbox.compose import compose_row
+    from dropin.services.outbox.producers import queue_reminders
 
     now = datetime.now(UTC).replace(microsecond=0)
     g = await groups.create_group(db, name="R", timezone="UTC", now=now)
@@ -359,11 +361,11 @@ async def test_a_moved_session_is_reminded_of_at_its_new_time(db: Database) -> N
     )
     [s] = await sessions.list_sessions(db, g.id, start=now, end=now + timedelta(days=2), now=now)
     await booking_service.book_seat(db, s.id, ann.id, now=now)
-    assert await outbox_service.queue_reminders(db, now=now) == 1
-    assert await outbox_service.queue_reminders(db, now=now) == 0  # once per start time
+    assert await queue_reminders(db, now=now) == 1
+    assert await queue_reminders(db, now=now) == 0  # once per start time
     # Moved to the next day but one: the pending 24 h reminder is no longer true...
     await session_service.update_session(
-        db, s.id, {"starts_at": s.starts_at + timedelta(days=2)}, now=now
+        db, s.id, SessionEdit(starts_at=s.starts_at + timedelta(days=2)), now=now
     )
     from dropin.services.feeds import LinkMaker
 
@@ -373,19 +375,17 @@ async def test_a_moved_session_is_reminded_of_at_its_new_time(db: Database) -> N
         ).scalar_one()
     async with db.write() as conn:
         await conn.execute(outbox.update().where(outbox.c.id == row_id).values(status="sending"))
-    out = await outbox_service.compose_row(
-        db, LinkMaker("k" * 48, "http://x"), "d@example.net", row_id, now=now
-    )
+    out = await compose_row(db, LinkMaker("k" * 48, "http://x"), "d@example.net", row_id, now=now)
     assert out.message is None and "no longer due" in (out.skip_reason or "")
     # ...and a new one is owed when the new time comes near.
     later = now + timedelta(days=2)
-    assert await outbox_service.queue_reminders(db, now=later) == 1
+    assert await queue_reminders(db, now=later) == 1
 
 
 async def test_a_stale_claim_is_not_sent_by_its_old_holder(db: Database) -> None:
     """A slow worker whose claim went stale never sends a row another worker took over."""
     from dropin.services.common import outbox_insert
-    from dropin.services.outbox import STALE_CLAIM, claim_batch, mark_sent, renew
+    from dropin.services.outbox.claims import STALE_CLAIM, claim_batch, mark_sent, renew
 
     t0 = datetime.now(UTC).replace(microsecond=0)
     async with db.write() as conn:

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from dropin.services import bookings, groups, outbox, series, sessions
+from dropin.services import bookings, groups, series, sessions
+from dropin.services.outbox.retention import purge
 from dropin.store.db import Database
 from dropin.store.tables import bookings as bookings_table
 from dropin.store.tables import outbox as outbox_table
@@ -44,9 +45,9 @@ async def test_purge_after_the_retention_period(db: Database) -> None:
     # 180 days after the first session ended but not the second: only the first is purged.
     now = early.ends_at + timedelta(days=180, hours=1)
     assert now < late.ends_at + timedelta(days=180)
-    purged = await outbox.purge(db, now=now, retention_days=180)
+    purged = await purge(db, now=now, retention_days=180)
     assert (purged.bookings, purged.messages) == (1, 1)
     assert await count(db, bookings_table) == 1
     assert await count(db, outbox_table) == 1
     assert await count(db, sessions_table) == 2  # the sessions themselves stay
-    assert (await outbox.purge(db, now=now, retention_days=180)).bookings == 0
+    assert (await purge(db, now=now, retention_days=180)).bookings == 0
