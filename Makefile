@@ -6,10 +6,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: dev test lint bench
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every package the install resolves (see its header).
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 dev: $(STAMP)
