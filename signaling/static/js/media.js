@@ -4,6 +4,8 @@
 // Each offer's send-only sections carry one participant's audio or video, named by the msid
 // stream id (the participant id); its receive-only sections are where this page publishes.
 
+import { ClientType } from "./protocol.js";
+
 /** The camera and microphone of this device. The camera is off until asked for. */
 export class LocalMedia {
   constructor() {
@@ -102,6 +104,9 @@ export class LocalMedia {
   }
 }
 
+/** This device's camera and microphone: one for the page, from before joining to the end. */
+export const local = new LocalMedia();
+
 /** mid -> participant id, from each send-only section's msid line. */
 export function senders(sdp) {
   const found = new Map();
@@ -189,7 +194,7 @@ export class RoomMedia {
     await pc.setLocalDescription(answer);
     await gathered(pc, 3000);
     if (pc !== this.pc) return; // replaced while we were working
-    this.opts.send({ type: "answer", offer_id: offerId, sdp: pc.localDescription.sdp });
+    this.opts.send({ type: ClientType.ANSWER, offer_id: offerId, sdp: pc.localDescription.sdp });
     this.tune(); // not awaited: the tiles below need not wait for the camera to refit
     // Tell the page who is in which section now (tracks may be reused for someone else).
     for (const [mid, pid] of before) {

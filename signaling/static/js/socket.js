@@ -1,8 +1,26 @@
 // The room WebSocket (protocol 1, docs/signaling.md): hello, messages in and out, and
 // reconnecting by itself within the server's grace window.
 
+import { ClientType, CloseCode, PROTOCOL_VERSION, ServerType } from "./protocol.js";
+
+// Standard close codes the browser reports itself (RFC 6455): no close frame came (the
+// network), and a frame too big for the other side.
+const ABNORMAL = 1006;
+const MESSAGE_TOO_BIG = 1009;
 // Closes after which reconnecting would not help: the page shows why instead.
-const FINAL = new Set([1000, 1009, 4400, 4403, 4404, 4406, 4409, 4410, 4413, 4423, 4424]);
+const FINAL = new Set([
+  CloseCode.NORMAL,
+  MESSAGE_TOO_BIG,
+  CloseCode.BAD_MESSAGE,
+  CloseCode.REMOVED,
+  CloseCode.NO_SUCH_ROOM,
+  CloseCode.DENIED,
+  CloseCode.REPLACED,
+  CloseCode.ROOM_ENDED,
+  CloseCode.TOO_LARGE,
+  CloseCode.ROOM_LOCKED,
+  CloseCode.ROOM_FULL,
+]);
 const BACKOFF = [250, 500, 1000, 2000, 3000, 5000];
 
 export class RoomSocket {
@@ -41,21 +59,21 @@ export class RoomSocket {
     this.ws = ws;
     ws.onopen = () => {
       if (this.ended) return; // left while connecting: say nothing, it is being closed
-      this.send({ type: "hello", protocol: 1, token: this.token, display_name: this.opts.displayName() });
+      this.send({ type: ClientType.HELLO, protocol: PROTOCOL_VERSION, token: this.token, display_name: this.opts.displayName() });
     };
     ws.onmessage = (event) => {
       if (this.ended) return; // after leave(): nothing more reaches the page
       let msg;
       try { msg = JSON.parse(event.data); } catch { return; }
-      if (msg.type === "welcome") {
+      if (msg.type === ServerType.WELCOME) {
         this.grace = msg.reconnect_grace;
         this.droppedAt = null;
         this.attempt = 0;
         this.opts.onState("open");
-      } else if (msg.type === "token_refresh") {
+      } else if (msg.type === ServerType.TOKEN_REFRESH) {
         this.token = msg.token;
         return;
-      } else if (msg.type === "error") {
+      } else if (msg.type === ServerType.ERROR) {
         this.lastError = msg;
       }
       this.opts.onMessage(msg);
@@ -81,22 +99,22 @@ export class RoomSocket {
     const delay = BACKOFF[Math.min(this.attempt, BACKOFF.length - 1)];
     this.attempt += 1;
     this.timer = setTimeout(async () => {
-      if (code === 4401) {
+      if (code === CloseCode.INVALID_TOKEN) {
         // The room token expired while we were away: the join link gets a new one.
         try {
           await this.start();
         } catch (err) {
           if (err && err.final) {
             this.ended = true;
-            this.opts.onEnd(4401, err);
+            this.opts.onEnd(CloseCode.INVALID_TOKEN, err);
           } else {
-            this.closed(null, 4401); // the network again: keep trying within the window
+            this.closed(null, CloseCode.INVALID_TOKEN); // the network again: keep trying within the window
           }
         }
         return;
       }
       this.open();
-    }, code === 1006 && this.attempt === 1 ? 0 : delay);
+    }, code === ABNORMAL && this.attempt === 1 ? 0 : delay);
   }
 
   finish(code) {
@@ -114,7 +132,7 @@ export class RoomSocket {
     if (this.ended) return;
     const ws = this.ws;
     this.ws = null;
-    if (ws) ws.close(1000);
+    if (ws) ws.close(CloseCode.NORMAL);
     if (code === null) {
       this.ended = true;
       clearTimeout(this.timer);
@@ -132,12 +150,12 @@ export class RoomSocket {
    * the join link, which works while reconnecting or on a half-open socket.
    */
   leave() {
-    this.send({ type: "leave" });
+    this.send({ type: ClientType.LEAVE });
     this.ended = true;
     clearTimeout(this.timer);
     const ws = this.ws;
     if (!ws) return;
-    if (ws.readyState === WebSocket.CONNECTING) ws.close(1000); // it would only say hello
-    else setTimeout(() => ws.close(1000), 300); // let the leave go out first
+    if (ws.readyState === WebSocket.CONNECTING) ws.close(CloseCode.NORMAL); // it would only say hello
+    else setTimeout(() => ws.close(CloseCode.NORMAL), 300); // let the leave go out first
   }
 }
