@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from dropin.config import Settings, SettingsError
 from dropin.domain.session import SessionEdit
-from dropin.domain.states import SessionStatus
+from dropin.domain.states import Role, SessionStatus
 from dropin.errors import DropinError
 from dropin.store.db import Database
 from dropin.store.migrate import upgrade
@@ -216,7 +216,8 @@ def worker(check: bool) -> None:
     """Run the arq worker: scheduled jobs (horizon extension; mail comes with the outbox)."""
     from arq.worker import Worker
 
-    from workers.settings import HEALTH_KEY, worker_options
+    from dropin.jobs import HEALTH_KEY
+    from workers.settings import worker_options
 
     settings = _settings()
     if not settings.redis_url:
@@ -344,7 +345,7 @@ def members() -> None:
 @click.argument("group_id")
 @click.option("--name", "display_name", required=True, help="First name or pseudonym.")
 @click.option("--email", required=True)
-@click.option("--role", type=click.Choice(["parent", "facilitator"]), default="parent")
+@click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.PARENT.value)
 @with_db
 async def members_add(
     db: Database, settings: Settings, group_id: str, display_name: str, email: str, role: str
@@ -473,7 +474,7 @@ async def sessions_list(
     for s in found:
         local = s.starts_at.astimezone(ZoneInfo(s.timezone))
         lead = s.lead.display_name if s.lead else "no lead yet"
-        flag = "  CANCELLED" if s.status == "cancelled" else ""
+        flag = "  CANCELLED" if s.status == SessionStatus.CANCELLED else ""
         click.echo(
             f"{local:%a %d %b %Y %H:%M} {s.timezone}  {s.title}  "
             f"{s.confirmed_count}/{s.capacity} booked, {s.waitlist_count} waiting, "

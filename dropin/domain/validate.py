@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-ROLES = ("parent", "facilitator")
+from dropin.domain.states import Role
+
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
 # Local part: anything printable but separators; domain: dot-separated DNS labels.
 _EMAIL = re.compile(rf"^[^@\s<>(),;:\"\[\]\x00-\x1f\x7f]+@{_LABEL}(?:\.{_LABEL})*$")
@@ -44,8 +45,9 @@ def long_text(value: str, *, field: str, max_len: int) -> str:
     return cleaned
 
 
-def role(value: str) -> str:
+def role(value: str) -> Role:
     """``parent`` or ``facilitator``."""
-    if value not in ROLES:
-        raise ValueError("role must be 'parent' or 'facilitator'")
-    return value
+    try:
+        return Role(value)
+    except ValueError:
+        raise ValueError("role must be 'parent' or 'facilitator'") from None

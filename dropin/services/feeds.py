@@ -18,9 +18,11 @@ from typing import Any
 from sqlalchemy import Row, case, func, literal, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dropin import link_paths
 from dropin.domain import tokens
 from dropin.domain.entries import Seat, SessionFacts, entry
 from dropin.domain.ical import build_feed
+from dropin.domain.states import BookingStatus, SessionStatus
 from dropin.errors import NotFound
 from dropin.services.links import join_url
 from dropin.store.db import Database
@@ -44,11 +46,11 @@ class LinkMaker:
 
     def feed(self, member_id: str, nonce: str) -> str:
         token = tokens.member_token(self.secret, tokens.FEED, member_id, nonce)
-        return f"{self.public_url}/feeds/{token}.ics"
+        return link_paths.MEMBER_FEED.url(self.public_url, token=token)
 
     def page(self, member_id: str, nonce: str) -> str:
         token = tokens.member_token(self.secret, tokens.PAGE, member_id, nonce)
-        return f"{self.public_url}/m/{token}"
+        return link_paths.MEMBER_PAGE.url(self.public_url, token=token)
 
 
 @dataclass(frozen=True)
@@ -273,8 +275,8 @@ def _one_per_session(rows: Sequence[Row[Any]]) -> list[Row[Any]]:
 
 
 def _expired(row: Row[Any], since: datetime) -> bool:
-    cancelled = row.status == "cancelled" or row.relation == "cancelled"
-    changed = row.booking_updated_at if row.relation == "cancelled" else row.updated_at
+    cancelled = row.status == SessionStatus.CANCELLED or row.relation == BookingStatus.CANCELLED
+    changed = row.booking_updated_at if row.relation == BookingStatus.CANCELLED else row.updated_at
     return bool(cancelled and changed < since)
 
 
@@ -331,7 +333,7 @@ async def group_feed(
     events = [
         entry(session_facts(r, group.name, group.timezone), Seat("public"), quiet=group.discreet)
         for r in rows
-        if not (r.status == "cancelled" and r.updated_at < since)
+        if not (r.status == SessionStatus.CANCELLED and r.updated_at < since)
     ]
     name = "Drop-ins" if group.discreet else f"Drop-ins: {group.name}"
     feed = Feed(build_feed(events, calendar_name=name, now=last_modified), etag, last_modified)

@@ -29,7 +29,7 @@ from dropin.domain.rotation import (
     reassign,
 )
 from dropin.domain.session import Session, SessionChange
-from dropin.domain.states import MessageKind
+from dropin.domain.states import MessageKind, Role, SessionStatus
 from dropin.errors import Conflict, Gone, Invalid, NotFound
 from dropin.services.common import emit, member_row
 from dropin.services.feeds import LinkMaker
@@ -93,7 +93,7 @@ async def run_handoffs(db: Database, *, now: datetime) -> int:
         rows = (
             await conn.execute(
                 select(sessions).where(
-                    sessions.c.status == "scheduled",
+                    sessions.c.status == SessionStatus.SCHEDULED.value,
                     sessions.c.starts_at > now,
                     sessions.c.starts_at <= now + STEPS.notice,
                 )
@@ -169,7 +169,7 @@ async def change_facilitators(
                 await conn.execute(
                     select(sessions).where(
                         sessions.c.group_id == row.group_id,
-                        sessions.c.status == "scheduled",
+                        sessions.c.status == SessionStatus.SCHEDULED.value,
                         sessions.c.lead_member_id.is_not(None),
                         sessions.c.starts_at >= now - POLICY.window,
                     )
@@ -230,7 +230,7 @@ async def follow_link(db: Database, link: HandoffLink, *, now: datetime) -> Outc
         row = (await conn.execute(select(sessions).where(sessions.c.id == link.session_id))).first()
     if row is None:
         raise NotFound("no such session", code="session_not_found")
-    if row.status != "scheduled" or now >= row.starts_at:
+    if row.status != SessionStatus.SCHEDULED or now >= row.starts_at:
         raise Gone("this drop-in is no longer ahead", code="session_over")
     if link.member_id not in (row.lead_member_id, row.co_member_id):
         return "not_facilitating"
@@ -256,14 +256,14 @@ async def request_swap(
         row = (await conn.execute(select(sessions).where(sessions.c.id == session_id))).first()
         if row is None:
             raise NotFound("no such session", code="session_not_found")
-        if row.status != "scheduled" or now >= row.starts_at:
+        if row.status != SessionStatus.SCHEDULED or now >= row.starts_at:
             raise Conflict("only upcoming sessions can be swapped", code="session_not_open")
         if asker not in (row.lead_member_id, row.co_member_id):
             raise Invalid(
                 "the member asking is not facilitating this session", code="not_facilitating"
             )
         other = await member_row(conn, taker)
-        if other.group_id != row.group_id or other.role != "facilitator":
+        if other.group_id != row.group_id or other.role != Role.FACILITATOR:
             raise NotFound("no such facilitator in this group", code="member_not_found")
         if taker in (row.lead_member_id, row.co_member_id):
             raise Conflict("that facilitator is already in this session", code="already_in")
@@ -303,7 +303,7 @@ async def accept_swap(db: Database, secret: str, token: str, *, now: datetime) -
         row = (
             await conn.execute(select(sessions).where(sessions.c.id == s).with_for_update())
         ).first()
-        if row is None or row.status != "scheduled" or now >= row.starts_at:
+        if row is None or row.status != SessionStatus.SCHEDULED or now >= row.starts_at:
             raise Gone("this drop-in is no longer ahead", code="session_over")
         if t in (row.lead_member_id, row.co_member_id):
             return "swapped"  # clicked twice

@@ -12,7 +12,9 @@ from typing import Literal
 
 from sqlalchemy import select
 
+from dropin import link_paths
 from dropin.domain import tokens
+from dropin.domain.states import BookingStatus, SessionStatus
 from dropin.errors import Conflict, NotFound
 from dropin.services import bookings as booking_service
 from dropin.services.feeds import LinkMaker, member_by_token
@@ -59,7 +61,8 @@ async def load_page(db: Database, links: LinkMaker, token: str, *, now: datetime
             for r in (
                 await conn.execute(
                     select(bookings.c.session_id, bookings.c.status, bookings.c.waitlist_seq).where(
-                        bookings.c.member_id == member.id, bookings.c.status != "cancelled"
+                        bookings.c.member_id == member.id,
+                        bookings.c.status != BookingStatus.CANCELLED.value,
                     )
                 )
             ).all()
@@ -84,16 +87,18 @@ async def load_page(db: Database, links: LinkMaker, token: str, *, now: datetime
             relation = "co"
         elif s.id in mine:
             relation = mine[s.id].status
-            if relation == "waitlisted":
+            if relation == BookingStatus.WAITLISTED:
                 position = await _position(db, s.id, mine[s.id].waitlist_seq)
         if relation is None:
             others += 1
-            if others > BOOKABLE_SHOWN or s.status != "scheduled":
+            if others > BOOKABLE_SHOWN or s.status != SessionStatus.SCHEDULED:
                 continue
         near = s.starts_at - JOIN_OPENS <= now < s.ends_at
         join = (
             links.join(s.id, member.id, s.ends_at)
-            if near and s.status == "scheduled" and relation in ("confirmed", "lead", "co")
+            if near
+            and s.status == SessionStatus.SCHEDULED
+            and relation in ("confirmed", "lead", "co")
             else None
         )
         entries.append(PageEntry(s, relation, position, join))
@@ -147,7 +152,7 @@ async def _cancel_for(
                 )
             )
         ).first()
-    if found is None or found.status == "cancelled":
+    if found is None or found.status == BookingStatus.CANCELLED:
         return None
     return await booking_service.cancel_booking(db, found.id, now=now)
 
@@ -162,7 +167,7 @@ def rsvp_url(
     token = tokens.sign(
         links.secret, RSVP, {"s": session_id, "m": member_id, "a": action}, expires_at
     )
-    return f"{links.public_url}/r/{token}"
+    return link_paths.RSVP.url(links.public_url, token=token)
 
 
 @dataclass(frozen=True)
@@ -193,6 +198,6 @@ async def apply_rsvp(db: Database, rsvp: Rsvp, *, now: datetime) -> Outcome:
             if exc.code == "already_booked":
                 return "already_booked"
             raise
-        return "booked" if view.status == "confirmed" else "waitlisted"
+        return "booked" if view.status == BookingStatus.CONFIRMED else "waitlisted"
     cancelled = await _cancel_for(db, rsvp.session_id, rsvp.member_id, now)
     return "cancelled" if cancelled is not None else "nothing_to_cancel"

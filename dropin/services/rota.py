@@ -25,6 +25,7 @@ from dropin.domain.rotation import (
     plan_rotation,
     reassign,
 )
+from dropin.domain.states import BookingStatus, Role, SessionStatus
 from dropin.errors import Invalid
 from dropin.services.common import group_row, member_row
 from dropin.store.db import Database
@@ -84,12 +85,14 @@ async def rotate_group(db: Database, group_id: str, *, now: datetime) -> list[As
         history = [
             RotaEntry(r.id, r.starts_at, r.lead_member_id, r.co_member_id)
             for r in rows
-            if r.lead_member_id is not None and r.status == "scheduled"
+            if r.lead_member_id is not None and r.status == SessionStatus.SCHEDULED
         ]
         slots = [
             Slot(r.id, r.starts_at)
             for r in rows
-            if r.lead_member_id is None and r.status == "scheduled" and r.starts_at > now
+            if r.lead_member_id is None
+            and r.status == SessionStatus.SCHEDULED
+            and r.starts_at > now
         ]
         if not slots:
             return []
@@ -135,7 +138,8 @@ async def booked_facilitators(conn: AsyncConnection, session_ids: list[str]) -> 
     rows = (
         await conn.execute(
             select(bookings.c.session_id, bookings.c.member_id).where(
-                bookings.c.session_id.in_(session_ids), bookings.c.status != "cancelled"
+                bookings.c.session_id.in_(session_ids),
+                bookings.c.status != BookingStatus.CANCELLED.value,
             )
         )
     ).all()
@@ -157,7 +161,9 @@ def _fill(conn: Connection, a: Assignment, now: datetime) -> None:
 async def _facilitators(conn: AsyncConnection, group_id: str) -> list[Facilitator]:
     found = (
         await conn.execute(
-            select(members).where(members.c.group_id == group_id, members.c.role == "facilitator")
+            select(members).where(
+                members.c.group_id == group_id, members.c.role == Role.FACILITATOR.value
+            )
         )
     ).all()
     days: dict[str, set[date]] = {}

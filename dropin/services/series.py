@@ -30,6 +30,7 @@ from dropin.domain.schedule import (
     tolerance,
 )
 from dropin.domain.session import MAX_CAPACITY, MAX_DURATION_MINUTES
+from dropin.domain.states import SessionStatus
 from dropin.errors import Conflict, Invalid, NotFound
 from dropin.services.common import group_row, new_id
 from dropin.services.views import SeriesView
@@ -173,7 +174,7 @@ async def _insert_sessions(
                 "occurrence_key": occurrence_key(o.local_start),
                 "starts_at": o.starts_at,
                 "ends_at": o.ends_at,
-                "status": "scheduled",
+                "status": SessionStatus.SCHEDULED.value,
                 "capacity": capacity,
                 "rescheduled": False,
                 "sequence": 0,
@@ -340,7 +341,7 @@ def _resize_one(conn: Connection, session_id: str, capacity: int, now: datetime)
 
 
 def _cancelled_by_hand(row: Row[Any]) -> bool:
-    return bool(row.status == "cancelled" and not row.retired)
+    return bool(row.status == SessionStatus.CANCELLED and not row.retired)
 
 
 def _anchor(row: Row[Any], tz: ZoneInfo) -> datetime:

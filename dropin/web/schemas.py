@@ -6,12 +6,12 @@ Requests forbid unknown fields and coerce nothing silently: a typo is a 422, not
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Generic, Literal, TypeVar
+from typing import Generic, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NaiveDatetime
 
 from dropin.domain.session import SessionEdit
-from dropin.domain.states import SessionStatus
+from dropin.domain.states import BookingStatus, Role, SessionStatus
 
 ID_PATTERN = "^[0-9a-f]{32}$"
 
@@ -43,7 +43,7 @@ class GroupIn(_In):
 class MemberIn(_In):
     display_name: str = Field(min_length=1, max_length=40, description="First name or pseudonym")
     email: str = Field(min_length=3, max_length=254)
-    role: Literal["parent", "facilitator"] = "parent"
+    role: Role = Role.PARENT
     discreet: bool | None = Field(None, description="Override the group's discreet setting")
     timezone: str | None = Field(None, max_length=64, description="Default: the group's zone")
 
@@ -210,7 +210,7 @@ class SessionOut(_Out):
         description="Start in the group's zone, ISO 8601 with its offset (+00:00 in winter)",
         examples=["2027-04-13T19:30:00+01:00"],
     )
-    status: Literal["scheduled", "cancelled"]
+    status: SessionStatus
     capacity: int
     confirmed_count: int
     waitlist_count: int
@@ -235,7 +235,7 @@ class BookingOut(_Out):
     id: str
     session_id: str
     member_id: str
-    status: Literal["confirmed", "waitlisted", "cancelled"]
+    status: BookingStatus
     waitlist_position: int | None
     created_at: datetime
     updated_at: datetime
@@ -269,7 +269,7 @@ class InvitationsOut(_Out):
 class JoinLinkOut(_Out):
     url: str
     expires_at: datetime
-    role: Literal["parent", "facilitator"]
+    role: Role
 
 
 T = TypeVar("T")
