@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, case, func, literal, or_, select, true
+from sqlalchemy import Row, Select, case, func, literal, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dropin import link_paths
 from dropin.domain import tokens
 from dropin.domain.entries import Seat, SessionFacts, entry
-from dropin.domain.ical import build_feed
+from dropin.domain.ical import CalendarEvent, build_feed
 from dropin.domain.states import BookingStatus, SessionStatus
 from dropin.errors import NotFound
 from dropin.services.links import join_url
@@ -118,6 +118,31 @@ async def member_feed(
     """The private feed behind ``token``: the member's booked, waitlisted and led sessions."""
     since = now - KEEP_CANCELLED
     member_id = tokens.member_token_subject(token) or ""
+    async with db.read() as conn:
+        # One round trip answers a calendar app's poll: the member, the group, and the two
+        # aggregates that make the feed's version.
+        member = (await conn.execute(_member_and_version(member_id, since))).first()
+        if member is None or not tokens.member_token_valid(
+            links.secret, tokens.FEED, token, member.id, member.link_nonce
+        ):
+            raise NotFound(
+                "this link is not valid (it may have been replaced)", code="link_invalid"
+            )
+        etag, last_modified = _feed_version(member, links.public_url, since)
+        cached = cache.get((member.id, etag))
+        if cached is not None:
+            return cached
+        rows = (await conn.execute(_member_query(member.id, since))).all()
+    quiet = member.group_discreet if member.discreet is None else member.discreet
+    events = _member_events(member, rows, links, since, quiet=quiet)
+    name = "Drop-ins" if quiet else f"Drop-ins: {member.group_name}"
+    feed = Feed(build_feed(events, calendar_name=name, now=last_modified), etag, last_modified)
+    cache.put((member.id, etag), feed)
+    return feed
+
+
+def _member_and_version(member_id: str, since: datetime) -> Select[Any]:
+    """The member and group rows, with what changes when any of their entries change."""
     booked_q = (
         select(
             func.count().label("n"),
@@ -143,56 +168,50 @@ async def member_feed(
         .where(_leads(member_id), sessions.c.starts_at >= since)
         .subquery()
     )
-    async with db.read() as conn:
-        # One round trip answers a calendar app's poll: the member, the group, and the two
-        # aggregates that make the feed's version.
-        member = (
-            await conn.execute(
-                select(
-                    members,
-                    *_GROUP_OF_MEMBER,
-                    booked_q.c.n.label("b_n"),
-                    booked_q.c.b.label("b_b"),
-                    booked_q.c.s.label("b_s"),
-                    booked_q.c.r.label("b_r"),
-                    booked_q.c.v.label("b_v"),
-                    led_q.c.n.label("l_n"),
-                    led_q.c.s.label("l_s"),
-                    led_q.c.r.label("l_r"),
-                )
-                .select_from(
-                    members.join(groups, groups.c.id == members.c.group_id)
-                    .join(booked_q, true())
-                    .join(led_q, true())
-                )
-                .where(members.c.id == member_id)
-            )
-        ).first()
-        if member is None or not tokens.member_token_valid(
-            links.secret, tokens.FEED, token, member.id, member.link_nonce
-        ):
-            raise NotFound(
-                "this link is not valid (it may have been replaced)", code="link_invalid"
-            )
-        booked = (member.b_n, member.b_b, member.b_s, member.b_r, member.b_v)
-        led = (member.l_n, member.l_s, member.l_r)
-        stamps = [member.updated_at, member.group_updated_at, *booked[1:4], *led[1:]]
-        last_modified = max(s for s in stamps if isinstance(s, datetime))
-        # The day is part of the version: entries age out of the 30-day window daily.
-        etag = _version(
-            member.link_nonce,
-            since.date(),
-            *booked,
-            *led,
-            member.updated_at,
-            member.group_updated_at,
-            links.public_url,
+    return (
+        select(
+            members,
+            *_GROUP_OF_MEMBER,
+            booked_q.c.n.label("b_n"),
+            booked_q.c.b.label("b_b"),
+            booked_q.c.s.label("b_s"),
+            booked_q.c.r.label("b_r"),
+            booked_q.c.v.label("b_v"),
+            led_q.c.n.label("l_n"),
+            led_q.c.s.label("l_s"),
+            led_q.c.r.label("l_r"),
         )
-        cached = cache.get((member.id, etag))
-        if cached is not None:
-            return cached
-        rows = (await conn.execute(_member_query(member.id, since))).all()
-    quiet = member.group_discreet if member.discreet is None else member.discreet
+        .select_from(
+            members.join(groups, groups.c.id == members.c.group_id)
+            .join(booked_q, true())
+            .join(led_q, true())
+        )
+        .where(members.c.id == member_id)
+    )
+
+
+def _feed_version(member: Row[Any], public_url: str, since: datetime) -> tuple[str, datetime]:
+    """The feed's ETag and Last-Modified, from :func:`_member_and_version`'s row."""
+    booked = (member.b_n, member.b_b, member.b_s, member.b_r, member.b_v)
+    led = (member.l_n, member.l_s, member.l_r)
+    stamps = [member.updated_at, member.group_updated_at, *booked[1:4], *led[1:]]
+    last_modified = max(s for s in stamps if isinstance(s, datetime))
+    # The day is part of the version: entries age out of the 30-day window daily.
+    etag = _version(
+        member.link_nonce,
+        since.date(),
+        *booked,
+        *led,
+        member.updated_at,
+        member.group_updated_at,
+        public_url,
+    )
+    return etag, last_modified
+
+
+def _member_events(
+    member: Row[Any], rows: Sequence[Row[Any]], links: LinkMaker, since: datetime, *, quiet: bool
+) -> list[CalendarEvent]:
     page = links.page(member.id, member.link_nonce)
     events = []
     for r in _one_per_session(rows):
@@ -213,10 +232,7 @@ async def member_feed(
         events.append(
             entry(session_facts(r, member.group_name, member.group_timezone), seat, quiet=quiet)
         )
-    name = "Drop-ins" if quiet else f"Drop-ins: {member.group_name}"
-    feed = Feed(build_feed(events, calendar_name=name, now=last_modified), etag, last_modified)
-    cache.put((member.id, etag), feed)
-    return feed
+    return events
 
 
 def _leads(member_id: str) -> Any:
