@@ -14,8 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dropin.config import Settings
-from dropin.jobs import SWEEP_OUTBOX
-from dropin.jobs import sweep_job_id as sweep_job_id  # re-export: dispatch.py imports it here
+from dropin.jobs import SWEEP_OUTBOX, sweep_job_id
 from dropin.services import handoff, rota
 from dropin.services.feeds import LinkMaker
 from dropin.services.outbox import claims, producers, retention

@@ -13,8 +13,7 @@ from arq.cron import cron
 from arq.worker import func
 
 from dropin.config import Settings
-from dropin.jobs import HEALTH_KEY as HEALTH_KEY  # re-export: dispatch.py imports it here
-from dropin.jobs import SWEEP_OUTBOX
+from dropin.jobs import HEALTH_KEY, SWEEP_OUTBOX
 from dropin.store.db import Database
 from workers.jobs import (
     extend_horizon,

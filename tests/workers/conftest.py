@@ -14,6 +14,7 @@ from arq.worker import Worker
 
 from dropin.config import Settings
 from dropin.devredis import PrivateRedis
+from dropin.jobs import SWEEP_OUTBOX
 from tests.workers.smtp import SmtpServer
 from workers.settings import worker_options
 
@@ -49,7 +50,7 @@ async def drain(settings: Settings, seconds: float = 20) -> None:
     assert settings.redis_url
     pool = await create_pool(RedisSettings.from_dsn(settings.redis_url))
     try:
-        await pool.enqueue_job("sweep_outbox", _job_id=f"test-sweep-{time.monotonic_ns()}")
+        await pool.enqueue_job(SWEEP_OUTBOX, _job_id=f"test-sweep-{time.monotonic_ns()}")
     finally:
         await pool.aclose()
     worker = Worker(
