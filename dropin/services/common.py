@@ -6,44 +6,19 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Row, select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dropin.domain.states import MessageKind, OutboxStatus
+from dropin.domain.states import MessageKind
 from dropin.errors import NotFound
 from dropin.store.db import count_outbox_rows
-from dropin.store.tables import groups, members, outbox, sessions
+from dropin.store.tables import groups, members, sessions
+from dropin.store.uow import outbox_insert
 
 
 def new_id() -> str:
     """A random, unguessable 32-hex-character id."""
     return uuid.uuid4().hex
-
-
-def outbox_insert(
-    kind: MessageKind,
-    now: datetime,
-    *,
-    session_id: str | None = None,
-    member_id: str | None = None,
-    booking_id: str | None = None,
-    other_member_id: str | None = None,
-) -> Insert:
-    """The statement recording that a message is owed; run it in the change's transaction.
-
-    Whoever runs it also calls :func:`dropin.store.db.count_outbox_rows`, so the commit
-    reports it (use :func:`emit` or :func:`dropin.store.uow.owe`, which do both).
-    """
-    return outbox.insert().values(
-        kind=MessageKind(kind).value,
-        session_id=session_id,
-        member_id=member_id,
-        booking_id=booking_id,
-        other_member_id=other_member_id,
-        status=OutboxStatus.PENDING.value,
-        attempts=0,
-        created_at=now,
-    )
 
 
 async def emit(conn: AsyncConnection, kind: MessageKind, now: datetime, **ids: str | None) -> None:

@@ -14,10 +14,11 @@ Transaction bodies are synchronous (:meth:`Database.run_write`); async callers h
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Insert, Row, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -54,8 +55,7 @@ _BOOKKEEPING = frozenset(
 )
 
 
-def owe(
-    conn: Connection,
+def outbox_insert(
     kind: MessageKind,
     now: datetime,
     *,
@@ -63,22 +63,27 @@ def owe(
     member_id: str | None = None,
     booking_id: str | None = None,
     other_member_id: str | None = None,
-    dedup_key: str | None = None,
-) -> None:
-    """Write one outbox row (a message owed) in ``conn``'s transaction, and count it."""
-    conn.execute(
-        outbox.insert().values(
-            kind=MessageKind(kind).value,
-            session_id=session_id,
-            member_id=member_id,
-            booking_id=booking_id,
-            other_member_id=other_member_id,
-            status=OutboxStatus.PENDING.value,
-            attempts=0,
-            created_at=now,
-            dedup_key=dedup_key,
-        )
+) -> Insert:
+    """The statement recording that a message is owed; run it in the change's transaction.
+
+    Whoever runs it also calls :func:`dropin.store.db.count_outbox_rows`, so the commit
+    reports it (:func:`owe` does both).
+    """
+    return outbox.insert().values(
+        kind=MessageKind(kind).value,
+        session_id=session_id,
+        member_id=member_id,
+        booking_id=booking_id,
+        other_member_id=other_member_id,
+        status=OutboxStatus.PENDING.value,
+        attempts=0,
+        created_at=now,
     )
+
+
+def owe(conn: Connection, kind: MessageKind, now: datetime, **ids: str | None) -> None:
+    """Write one outbox row (a message owed) in ``conn``'s transaction, and count it."""
+    conn.execute(outbox_insert(kind, now, **ids))
     count_outbox_rows(conn, 1)
 
 
@@ -231,24 +236,9 @@ def session_values(s: Session) -> dict[str, Any]:
 
 
 def booking_from_row(row: Row[Any]) -> Booking:
-    return Booking(
-        id=row.id,
-        member_id=row.member_id,
-        status=BookingStatus(row.status),
-        waitlist_seq=row.waitlist_seq,
-        revision=row.revision,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    found = {f.name: getattr(row, f.name) for f in fields(Booking)}
+    return Booking(**{**found, "status": BookingStatus(row.status)})
 
 
 def booking_values(b: Booking) -> dict[str, Any]:
-    return {
-        "id": b.id,
-        "member_id": b.member_id,
-        "status": b.status.value,
-        "waitlist_seq": b.waitlist_seq,
-        "revision": b.revision,
-        "created_at": b.created_at,
-        "updated_at": b.updated_at,
-    }
+    return {f.name: getattr(b, f.name) for f in fields(Booking)} | {"status": b.status.value}

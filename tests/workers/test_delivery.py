@@ -314,7 +314,7 @@ async def test_permanent_failures_show_in_the_api_and_can_be_retried(
 
 async def test_new_mail_is_not_stuck_behind_retries(db: Database) -> None:
     """Hundreds of rows in backoff ahead of it never delay a new message."""
-    from dropin.services.common import outbox_insert
+    from dropin.store.uow import outbox_insert
     from dropin.services.outbox.claims import claim_batch
 
     now = datetime.now(UTC)
@@ -384,7 +384,7 @@ async def test_a_moved_session_is_reminded_of_at_its_new_time(db: Database) -> N
 
 async def test_a_stale_claim_is_not_sent_by_its_old_holder(db: Database) -> None:
     """A slow worker whose claim went stale never sends a row another worker took over."""
-    from dropin.services.common import outbox_insert
+    from dropin.store.uow import outbox_insert
     from dropin.services.outbox.claims import STALE_CLAIM, claim_batch, mark_sent, renew
 
     t0 = datetime.now(UTC).replace(microsecond=0)

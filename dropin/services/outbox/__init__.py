@@ -1,7 +1,7 @@
 """The transactional outbox, delivered.
 
 Every change that owes someone a message wrote an outbox row in its own transaction
-(:func:`dropin.services.common.outbox_insert`). The parts, each its own module:
+(:func:`dropin.store.uow.outbox_insert`). The parts, each its own module:
 
 - :mod:`.claims` — take due rows in batches (first in line per session and member), keep
   the claim, mark each row sent, skipped, retried or failed;

@@ -14,9 +14,9 @@ from sqlalchemy.exc import IntegrityError
 from dropin.domain.owed import REMINDERS
 from dropin.domain.states import BookingStatus, MessageKind, Role, SessionStatus
 from dropin.errors import Conflict, NotFound
-from dropin.services.common import outbox_insert
 from dropin.store.db import Database, count_outbox_rows
 from dropin.store.tables import bookings, members, outbox, sessions
+from dropin.store.uow import outbox_insert
 
 
 async def invite_group(db: Database, session_id: str, *, now: datetime) -> int:
