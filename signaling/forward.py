@@ -1,4 +1,4 @@
-"""RTP forwarding without aiortc: header rewriting, keyframe gate, NACK history, queues.
+"""RTP forwarding without aiortc: header rewriting, keyframe gate, NACK history, packet queues.
 
 The relay forwards each publisher's RTP packets to every subscriber with only
 the header rewritten (SSRC, sequence number, timestamp, payload type and
@@ -81,12 +81,12 @@ def ntp_time(wall: float) -> int:
     return int((wall + _NTP_EPOCH_OFFSET) * (1 << 32)) & 0xFFFFFFFFFFFFFFFF
 
 
-class Outbox:
+class PacketQueue:
     """A subscriber's bounded packet queue, flushed inline by whoever filled it.
 
     Every forwarded stream to one participant shares it (they share one BUNDLE
     transport). The publisher's receive path fans a packet out into the
-    outboxes and then awaits :meth:`Flusher.flush` in the same task: no
+    packet queues and then awaits :meth:`Flusher.flush` in the same task: no
     writer task and no wake-up per subscriber per packet. Two bounds keep a
     slow subscriber from growing memory or delaying others: the queue length,
     and the bytes the subscriber's UDP socket already has buffered
@@ -161,13 +161,13 @@ class Outbox:
 
 
 class Flusher:
-    """The outboxes with queued packets, flushed after each fan-out."""
+    """The packet queues with queued packets, flushed after each fan-out."""
 
     def __init__(self) -> None:
-        self.pending: set[Outbox] = set()
+        self.pending: set[PacketQueue] = set()
 
     async def flush(self) -> None:
-        """Flush every outbox that has packets queued."""
+        """Flush every queue that has packets queued."""
         pending = self.pending
         while pending:
             await pending.pop().flush()
@@ -194,7 +194,7 @@ class OutStream:
         mid: str | None,
         mid_ext_id: int | None,
         audio_level_ext_id: int | None,
-        outbox: Outbox,
+        queue: PacketQueue,
         request_keyframe: Callable[[], None],
         report: Callable[[int, int, int, int], None],
     ) -> None:
@@ -204,7 +204,7 @@ class OutStream:
         self.clock_rate = clock_rate
         self.rtx_ssrc = rtx_ssrc
         self.rtx_payload_type = rtx_payload_type
-        self.outbox = outbox
+        self.queue = queue
         self.request_keyframe = request_keyframe
         self._report = report
         self._mid_element = [(mid_ext_id, mid.encode())] if mid and mid_ext_id else []
@@ -313,7 +313,7 @@ class OutStream:
             previous = history[seq % HISTORY_SIZE]
             if previous is not None and previous[0] == seq:
                 return  # a duplicate (e.g. a late retransmission): sent already
-        if not self.outbox.push(data, self):
+        if not self.queue.push(data, self):
             self.dropped += 1
             if self.video:
                 # The subscriber now misses part of a frame: restart cleanly at a keyframe.
@@ -359,7 +359,7 @@ class OutStream:
                 + payload
             )
             self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
-            if self.outbox.push(rtx):
+            if self.queue.push(rtx):
                 self.retransmitted += 1
 
 

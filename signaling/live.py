@@ -25,6 +25,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from signaling.effects import (
+    Close,
+    ConnId,
+    Effect,
+    Ended,
+    PauseMedia,
+    Removal,
+    ResumeMedia,
+    Send,
+    SetGate,
+    StartMedia,
+    StopMedia,
+)
 from signaling.ports import RoomSettings
 from signaling.protocol import (
     Answer,
@@ -41,20 +54,7 @@ from signaling.protocol import (
     close_reason,
 )
 from signaling.relay import AnswerRejected, Relay, RelayConfig, RelayError
-from signaling.room import (
-    Close,
-    ConnId,
-    Effect,
-    Ended,
-    PauseMedia,
-    Removal,
-    ResumeMedia,
-    Room,
-    Send,
-    SetGate,
-    StartMedia,
-    StopMedia,
-)
+from signaling.room import Room
 from signaling.sdp_check import InvalidSdp
 
 logger = logging.getLogger(__name__)

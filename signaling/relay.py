@@ -54,7 +54,7 @@ from aiortc import (
 from aiortc.sdp import candidate_from_sdp
 
 from signaling import seam
-from signaling.forward import Flusher, KeyframeRequester, Outbox, OutStream, vp8_keyframe_start
+from signaling.forward import Flusher, KeyframeRequester, OutStream, PacketQueue, vp8_keyframe_start
 from signaling.sdp_check import MAX_SDP_BYTES, check_answer
 
 logger = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ class RelayConfig:
     #: Minimum seconds between keyframe requests to one publisher track.
     keyframe_interval: float = 0.5
     #: Packets queued per subscriber in one fan-out before it starts losing them.
-    outbox_limit: int = 1024
+    queue_limit: int = 1024
     #: Bytes a subscriber's UDP socket may have buffered before it starts losing packets.
     max_backlog: int = 256 * 1024
     #: Largest SDP answer accepted.
@@ -174,7 +174,7 @@ class _Source:
             self._relay._spawn(seam.send_pli(self.receiver, self.ssrc))
 
 
-class _Slot:
+class _SendSlot:
     """A send-only m-section toward a participant, reused across publishers."""
 
     def __init__(self, transceiver: RTCRtpTransceiver, kind: str) -> None:
@@ -194,12 +194,12 @@ class _Slot:
 
 
 @dataclass
-class _Participant:
+class _RelayPeer:
     pid: str
     pc: RTCPeerConnection
-    outbox: Outbox
+    queue: PacketQueue
     sources: dict[str, _Source] = field(default_factory=dict)
-    slots: list[_Slot] = field(default_factory=list)
+    slots: list[_SendSlot] = field(default_factory=list)
     receiving: bool = True
     connected: bool = False
     answered: bool = False
@@ -228,7 +228,7 @@ class Relay:
         self.config = config or RelayConfig()
         self._on_offer = on_offer
         self._on_failed = on_failed
-        self._participants: dict[str, _Participant] = {}
+        self._participants: dict[str, _RelayPeer] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
         self._flusher = Flusher()
         self._closed = False
@@ -255,14 +255,14 @@ class Relay:
         for kind, transceiver in publish.items():
             transceiver.setCodecPreferences(_codec_preferences(kind))
         first = publish["audio"].sender
-        outbox = Outbox(
+        queue = PacketQueue(
             seam.transport_sender(first),
             flusher=self._flusher,
-            limit=self.config.outbox_limit,
+            limit=self.config.queue_limit,
             backlog=seam.udp_backlog(first),
             max_backlog=self.config.max_backlog,
         )
-        p = _Participant(pid=pid, pc=pc, outbox=outbox)
+        p = _RelayPeer(pid=pid, pc=pc, queue=queue)
         for kind, transceiver in publish.items():
             p.sources[kind] = _Source(self, pid, kind, transceiver)
         self._participants[pid] = p
@@ -339,7 +339,7 @@ class Relay:
                 await task
         if p.answer is not None and not p.answer.done():
             p.answer.cancel()
-        p.outbox.close()
+        p.queue.close()
         await p.pc.close()
 
     async def add_ice_candidate(
@@ -425,7 +425,7 @@ class Relay:
 
     # ----------------------------------------------------------------- negotiation
 
-    async def _negotiate(self, p: _Participant, first: asyncio.Future[str] | None) -> None:
+    async def _negotiate(self, p: _RelayPeer, first: asyncio.Future[str] | None) -> None:
         """Run offer/answer rounds for ``p`` until nothing changed; one at a time."""
         try:
             while p.dirty:
@@ -458,7 +458,7 @@ class Relay:
             else:
                 await self._fail(p, "negotiation failed")
 
-    def _kick(self, p: _Participant) -> None:
+    def _kick(self, p: _RelayPeer) -> None:
         """Schedule a renegotiation of ``p`` (coalesced with one in flight)."""
         if self._closed:
             return  # everyone is leaving: no point re-offering
@@ -466,7 +466,7 @@ class Relay:
         if p.negotiation is None or p.negotiation.done():
             p.negotiation = asyncio.create_task(self._negotiate(p, None), name=f"relay-neg-{p.pid}")
 
-    async def _fail(self, p: _Participant, reason: str) -> None:
+    async def _fail(self, p: _RelayPeer, reason: str) -> None:
         logger.info("relay: dropping %s: %s", p.pid, reason)
         if self._on_failed is not None:
             await self._on_failed(p.pid, reason)
@@ -474,13 +474,13 @@ class Relay:
 
     # ----------------------------------------------------------------- slots and subscriptions
 
-    def _attach(self, p: _Participant, source: _Source, *, kick: bool = True) -> None:
+    def _attach(self, p: _RelayPeer, source: _Source, *, kick: bool = True) -> None:
         """Give ``p`` an m-section carrying ``source``, reusing an idle one if any."""
         slot = next((s for s in p.slots if s.kind == source.kind and s.source is None), None)
         if slot is None:
             transceiver = p.pc.addTransceiver(seam.ParkedTrack(source.kind), direction="sendonly")
             transceiver.setCodecPreferences(_codec_preferences(source.kind))
-            slot = _Slot(transceiver, source.kind)
+            slot = _SendSlot(transceiver, source.kind)
             seam.intercept_feedback(
                 transceiver.sender, slot.retransmit, slot.request_keyframe, self._flusher.flush
             )
@@ -493,14 +493,14 @@ class Relay:
         if kick:
             self._kick(p)
 
-    def _detach(self, p: _Participant, slot: _Slot) -> None:
+    def _detach(self, p: _RelayPeer, slot: _SendSlot) -> None:
         """Stop forwarding into ``slot`` and mark it inactive (never stop(): see issue 5)."""
         slot.source = None
         self._unsubscribe(slot)
         slot.transceiver.direction = "inactive"
         self._kick(p)
 
-    def _bind(self, p: _Participant) -> None:
+    def _bind(self, p: _RelayPeer) -> None:
         """After an answer: create forwarders for newly negotiated send m-sections."""
         for slot in p.slots:
             transceiver = slot.transceiver
@@ -521,13 +521,13 @@ class Relay:
                     mid=params.mid,
                     mid_ext_id=params.mid_ext_id,
                     audio_level_ext_id=params.audio_level_ext_id,
-                    outbox=p.outbox,
+                    queue=p.queue,
                     request_keyframe=slot.request_keyframe,
                     report=report,
                 )
             self._update(p, slot)
 
-    def _update(self, p: _Participant, slot: _Slot) -> None:
+    def _update(self, p: _RelayPeer, slot: _SendSlot) -> None:
         """Subscribe or unsubscribe ``slot`` so it forwards exactly when it should."""
         want = (
             slot.source
@@ -551,12 +551,12 @@ class Relay:
                 want.requester.request()
 
     @staticmethod
-    def _unsubscribe(slot: _Slot) -> None:
+    def _unsubscribe(slot: _SendSlot) -> None:
         if slot.subscribed is not None and slot.out is not None:
             slot.subscribed.outs.discard(slot.out)
         slot.subscribed = None
 
-    def _on_connection_state(self, p: _Participant) -> None:
+    def _on_connection_state(self, p: _RelayPeer) -> None:
         state = p.pc.connectionState
         p.connected = state == "connected"
         if self._participants.get(p.pid) is not p:
@@ -570,7 +570,7 @@ class Relay:
 
     # ----------------------------------------------------------------- helpers
 
-    def _get(self, pid: str) -> _Participant:
+    def _get(self, pid: str) -> _RelayPeer:
         try:
             return self._participants[pid]
         except KeyError:

@@ -12,8 +12,8 @@ import pytest
 from signaling.forward import (
     Flusher,
     KeyframeRequester,
-    Outbox,
     OutStream,
+    PacketQueue,
     extension_block,
     vp8_keyframe_start,
 )
@@ -72,7 +72,7 @@ def _stream(sink: _Sink, *, video: bool = True, keyframes: list[bool] | None = N
         mid="4",
         mid_ext_id=1,
         audio_level_ext_id=None,
-        outbox=sink,  # type: ignore[arg-type]
+        queue=sink,  # type: ignore[arg-type]
         request_keyframe=lambda: requests.append(True),
         report=lambda *a: None,
     )
@@ -153,13 +153,13 @@ async def test_outbox_is_bounded_and_flushed_in_order() -> None:
         sent.append(data)
 
     flusher = Flusher()
-    outbox = Outbox(send, flusher=flusher, limit=3)
-    assert [outbox.push(bytes([i])) for i in range(5)] == [True, True, True, False, False]
-    assert flusher.pending == {outbox} and sent == []
+    queue = PacketQueue(send, flusher=flusher, limit=3)
+    assert [queue.push(bytes([i])) for i in range(5)] == [True, True, True, False, False]
+    assert flusher.pending == {queue} and sent == []
     await flusher.flush()
-    assert sent == [b"\x00", b"\x01", b"\x02"] and len(outbox) == 0 and not flusher.pending
-    outbox.close()
-    assert not outbox.push(b"late")
+    assert sent == [b"\x00", b"\x01", b"\x02"] and len(queue) == 0 and not flusher.pending
+    queue.close()
+    assert not queue.push(b"late")
 
 
 async def test_outbox_drops_for_a_subscriber_whose_socket_is_backed_up() -> None:
@@ -170,10 +170,10 @@ async def test_outbox_drops_for_a_subscriber_whose_socket_is_backed_up() -> None
 
     backlog = [10_000_000]
     flusher = Flusher()
-    outbox = Outbox(send, flusher=flusher, backlog=lambda: backlog[0], max_backlog=1000)
+    queue = PacketQueue(send, flusher=flusher, backlog=lambda: backlog[0], max_backlog=1000)
     requests: list[bool] = []
     stream = _stream(_Sink(), keyframes=requests)
-    stream.outbox = outbox
+    stream.queue = queue
     backlog[0] = 0
     stream.forward(Pkt(1, 0, KEY_START), keyframe_start=True)
     await flusher.flush()
@@ -200,11 +200,11 @@ async def test_send_errors_do_not_stop_the_outbox() -> None:
             raise RuntimeError("srtp replay check failed")
 
     flusher = Flusher()
-    outbox = Outbox(send, flusher=flusher)
+    queue = PacketQueue(send, flusher=flusher)
     for data in (b"bad", b"good"):
-        outbox.push(data)
+        queue.push(data)
     await flusher.flush()
-    assert calls == [b"bad", b"good"] and outbox.failed == 1 and outbox.sent == 1
+    assert calls == [b"bad", b"good"] and queue.failed == 1 and queue.sent == 1
 
 
 def test_duplicate_packets_are_not_forwarded_twice() -> None:
@@ -241,7 +241,7 @@ def test_audio_level_is_carried_over() -> None:
         mid="2",
         mid_ext_id=1,
         audio_level_ext_id=2,
-        outbox=sink,  # type: ignore[arg-type]
+        queue=sink,  # type: ignore[arg-type]
         request_keyframe=lambda: None,
         report=lambda *a: None,
     )

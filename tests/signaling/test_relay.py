@@ -137,17 +137,17 @@ async def test_slow_subscriber_loses_frames_without_slowing_others(room: Room) -
     b = await room.join("b")
     c = await room.join("c")
     await wait_until(lambda: _receiving(room, "c", ["a", "b"], video=10, audio=10), timeout=10)
-    outbox = room.relay._participants["c"].outbox
-    outbox._backlog = lambda: 10**9  # c's socket is backed up (as with a slow link)
+    queue = room.relay._participants["c"].queue
+    queue._backlog = lambda: 10**9  # c's socket is backed up (as with a slow link)
     await asyncio.sleep(0.2)
     b_before, c_before = len(b.frames_from("a", "video")), len(c.frames_from("a", "video"))
     await asyncio.sleep(1.0)
     assert len(b.frames_from("a", "video")) >= b_before + 20  # b still gets ~30 fps
     assert len(c.frames_from("a", "video")) <= c_before + 1
-    assert len(outbox) == 0 and outbox.refused > 0  # dropped, not queued
+    assert len(queue) == 0 and queue.refused > 0  # dropped, not queued
     assert all(slot.dropped > 0 for slot in room.relay.slots("c"))
 
-    outbox._backlog = lambda: 0  # c catches up: video restarts at a keyframe
+    queue._backlog = lambda: 0  # c catches up: video restarts at a keyframe
     await wait_until(
         lambda: len(c.frames_from("a", "video")) > c_before + 10, timeout=3, what="c recovers"
     )

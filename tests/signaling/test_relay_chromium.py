@@ -277,7 +277,7 @@ async def test_chromium_and_aiortc_see_each_other_through_renegotiations(browser
         )
         assert a_video.out is not None
         media_pt = a_video.out.payload_type
-        send = chrome.outbox._send
+        send = chrome.queue._send
         count = 0
 
         async def lossy(data: bytes) -> None:
@@ -289,10 +289,10 @@ async def test_chromium_and_aiortc_see_each_other_through_renegotiations(browser
                     return  # lost on the way
             await send(data)
 
-        chrome.outbox._send = lossy
+        chrome.queue._send = lossy
         before = stats[str(mids["a/video"])]
         await asyncio.sleep(2.0)
-        chrome.outbox._send = send
+        chrome.queue._send = send
         after = (await browser.inbound())[str(mids["a/video"])]
         assert count // 25 >= 1 and a_video.out.retransmitted >= count // 25
         assert after["nackCount"] >= before["nackCount"] + count // 25

@@ -7,6 +7,17 @@ from typing import Any, TypeVar
 
 import pytest
 
+from signaling.effects import (
+    Close,
+    Effect,
+    Ended,
+    PauseMedia,
+    ResumeMedia,
+    Send,
+    SetGate,
+    StartMedia,
+    StopMedia,
+)
 from signaling.protocol import Admit as AdmitCmd
 from signaling.protocol import (
     AdmitAll,
@@ -55,19 +66,7 @@ from signaling.protocol import (
     parse_server_message,
 )
 from signaling.protocol import Deny as DenyCmd
-from signaling.room import (
-    Close,
-    Effect,
-    Ended,
-    PauseMedia,
-    ResumeMedia,
-    Room,
-    RoomConfig,
-    Send,
-    SetGate,
-    StartMedia,
-    StopMedia,
-)
+from signaling.room import Room, RoomConfig
 
 M = TypeVar("M", bound=ServerMessage)
 
@@ -100,9 +99,10 @@ class Harness:
             assert effects[-1] is ended[0]
         # No ghosts: one participant per member, one connection per participant.
         room: Any = self.room
-        assert len(room._by_member) == len(room._participants)
-        for conn, pid in room._by_conn.items():
-            assert room._participants[pid].conn == conn
+        roster = room._roster
+        assert len(roster.by_member) == len(roster.participants)
+        for conn, pid in roster.by_conn.items():
+            assert roster.participants[pid].conn == conn
         return effects
 
     def join(
