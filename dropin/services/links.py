@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dropin import link_paths
 from dropin.domain import tokens
 from dropin.errors import Conflict, Forbidden, Gone, NotFound
 from dropin.services.common import member_row, session_row
@@ -111,7 +112,7 @@ def join_url(
 ) -> str:
     """The member's personal join URL for a session (see :data:`TOKEN_LIFETIME`)."""
     token = tokens.sign(secret, JOIN, {"s": session_id, "m": member_id}, ends_at + TOKEN_LIFETIME)
-    return f"{public_url}/j/{token}"
+    return link_paths.JOIN.url(public_url, token=token)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,9 @@ from dropin.web import (
     ids,  # noqa: F401 - the {name:id} path convertor
     schemas,
 )
+from dropin.web.feeds import GROUP_FEED
 from dropin.web.render import model_response, parse
+from dropin.web.routes import public_url_for
 from dropin.web.state import app_state, require_organizer, utcnow
 
 
@@ -49,7 +51,7 @@ def _member_out(request: Request, view: MemberView) -> schemas.MemberOut:
 def _group_out(request: Request, view: GroupView) -> schemas.GroupOut:
     out = schemas.GroupOut.model_validate(view)
     if view.public:
-        out.feed_url = f"{app_state(request).settings.public_url}/feeds/groups/{view.id}.ics"
+        out.feed_url = public_url_for(request, GROUP_FEED, group_id=view.id)
     return out
 
 
@@ -386,34 +388,73 @@ async def create_join_link(request: Request) -> Response:
 
 
 routes = [
-    Route("/groups", create_group, methods=["POST"]),
-    Route("/groups", list_groups, methods=["GET"]),
-    Route("/groups/{group_id:id}", get_group, methods=["GET"]),
-    Route("/groups/{group_id:id}", update_group, methods=["PATCH"]),
-    Route("/groups/{group_id:id}/members", add_member, methods=["POST"]),
-    Route("/groups/{group_id:id}/members", list_members, methods=["GET"]),
-    Route("/members/{member_id:id}", get_member, methods=["GET"]),
-    Route("/members/{member_id:id}", update_member, methods=["PATCH"]),
-    Route("/members/{member_id:id}/feed-token", renew_member_links, methods=["POST"]),
-    Route("/members/{member_id:id}/unavailable", get_unavailable, methods=["GET"]),
-    Route("/members/{member_id:id}/unavailable", put_unavailable, methods=["PUT"]),
-    Route("/groups/{group_id:id}/rota", get_rota, methods=["GET"]),
-    Route("/groups/{group_id:id}/rota/run", run_rota, methods=["POST"]),
-    Route("/groups/{group_id:id}/series", create_series, methods=["POST"]),
-    Route("/groups/{group_id:id}/series", list_series, methods=["GET"]),
-    Route("/groups/{group_id:id}/sessions", list_sessions, methods=["GET"]),
-    Route("/series/{series_id:id}", get_series, methods=["GET"]),
-    Route("/series/{series_id:id}", update_series, methods=["PATCH"]),
-    Route("/sessions/{session_id:id}", get_session, methods=["GET"]),
-    Route("/sessions/{session_id:id}", update_session, methods=["PATCH"]),
-    Route("/sessions/{session_id:id}/facilitators", set_facilitators, methods=["PUT"]),
-    Route("/sessions/{session_id:id}/bookings", create_booking, methods=["POST"]),
-    Route("/sessions/{session_id:id}/bookings", list_bookings, methods=["GET"]),
-    Route("/sessions/{session_id:id}/join-links", create_join_link, methods=["POST"]),
-    Route("/sessions/{session_id:id}/invitations", invite_group, methods=["POST"]),
-    Route("/sessions/{session_id:id}/swap-requests", request_swap, methods=["POST"]),
-    Route("/outbox", list_outbox, methods=["GET"]),
-    Route("/outbox/{row_id:int}/retry", retry_outbox, methods=["POST"]),
-    Route("/bookings/{booking_id:id}", get_booking, methods=["GET"]),
-    Route("/bookings/{booking_id:id}", cancel_booking, methods=["DELETE"]),
+    Route("/groups", create_group, methods=["POST"], name="create_group"),
+    Route("/groups", list_groups, methods=["GET"], name="list_groups"),
+    Route("/groups/{group_id:id}", get_group, methods=["GET"], name="get_group"),
+    Route("/groups/{group_id:id}", update_group, methods=["PATCH"], name="update_group"),
+    Route("/groups/{group_id:id}/members", add_member, methods=["POST"], name="add_member"),
+    Route("/groups/{group_id:id}/members", list_members, methods=["GET"], name="list_members"),
+    Route("/members/{member_id:id}", get_member, methods=["GET"], name="get_member"),
+    Route("/members/{member_id:id}", update_member, methods=["PATCH"], name="update_member"),
+    Route(
+        "/members/{member_id:id}/feed-token",
+        renew_member_links,
+        methods=["POST"],
+        name="renew_member_links",
+    ),
+    Route(
+        "/members/{member_id:id}/unavailable",
+        get_unavailable,
+        methods=["GET"],
+        name="get_unavailable",
+    ),
+    Route(
+        "/members/{member_id:id}/unavailable",
+        put_unavailable,
+        methods=["PUT"],
+        name="put_unavailable",
+    ),
+    Route("/groups/{group_id:id}/rota", get_rota, methods=["GET"], name="get_rota"),
+    Route("/groups/{group_id:id}/rota/run", run_rota, methods=["POST"], name="run_rota"),
+    Route("/groups/{group_id:id}/series", create_series, methods=["POST"], name="create_series"),
+    Route("/groups/{group_id:id}/series", list_series, methods=["GET"], name="list_series"),
+    Route("/groups/{group_id:id}/sessions", list_sessions, methods=["GET"], name="list_sessions"),
+    Route("/series/{series_id:id}", get_series, methods=["GET"], name="get_series"),
+    Route("/series/{series_id:id}", update_series, methods=["PATCH"], name="update_series"),
+    Route("/sessions/{session_id:id}", get_session, methods=["GET"], name="get_session"),
+    Route("/sessions/{session_id:id}", update_session, methods=["PATCH"], name="update_session"),
+    Route(
+        "/sessions/{session_id:id}/facilitators",
+        set_facilitators,
+        methods=["PUT"],
+        name="set_facilitators",
+    ),
+    Route(
+        "/sessions/{session_id:id}/bookings",
+        create_booking,
+        methods=["POST"],
+        name="create_booking",
+    ),
+    Route(
+        "/sessions/{session_id:id}/bookings", list_bookings, methods=["GET"], name="list_bookings"
+    ),
+    Route(
+        "/sessions/{session_id:id}/join-links",
+        create_join_link,
+        methods=["POST"],
+        name="create_join_link",
+    ),
+    Route(
+        "/sessions/{session_id:id}/invitations", invite_group, methods=["POST"], name="invite_group"
+    ),
+    Route(
+        "/sessions/{session_id:id}/swap-requests",
+        request_swap,
+        methods=["POST"],
+        name="request_swap",
+    ),
+    Route("/outbox", list_outbox, methods=["GET"], name="list_outbox"),
+    Route("/outbox/{row_id:int}/retry", retry_outbox, methods=["POST"], name="retry_outbox"),
+    Route("/bookings/{booking_id:id}", get_booking, methods=["GET"], name="get_booking"),
+    Route("/bookings/{booking_id:id}", cancel_booking, methods=["DELETE"], name="cancel_booking"),
 ]

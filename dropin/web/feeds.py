@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dropin.link_paths import MEMBER_FEED
 from dropin.services import feeds
 from dropin.web import ids  # noqa: F401 - the {name:id} path convertor
 from dropin.web.state import app_state, utcnow
@@ -75,7 +76,9 @@ async def group_feed(request: Request) -> Response:
     return _respond(request, feed, "dropin-group.ics")
 
 
+GROUP_FEED = "group_feed"
+
 routes = [
-    Route("/feeds/groups/{group_id:id}.ics", group_feed, methods=["GET"]),
-    Route("/feeds/{token}.ics", member_feed, methods=["GET"]),
+    Route("/feeds/groups/{group_id:id}.ics", group_feed, methods=["GET"], name=GROUP_FEED),
+    MEMBER_FEED.route(member_feed, methods=["GET"]),
 ]

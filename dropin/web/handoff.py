@@ -10,14 +10,18 @@ import html
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from dropin.errors import DropinError
+from dropin.link_paths import HANDOFF, SWAP
 from dropin.services import handoff as svc
 from dropin.services import sessions
 from dropin.web.member import local_time
 from dropin.web.pages import error_page, page
+from dropin.web.routes import path_for
 from dropin.web.state import app_state, utcnow
+
+# The POST routes the pages confirm themselves with (same paths as the links).
+HANDOFF_ACT, SWAP_ACT = "handoff_apply", "swap_apply"
 
 SAID = {
     "confirmed": "Thank you: you are confirmed.",
@@ -48,9 +52,10 @@ async def handoff_page(request: Request) -> Response:
     except DropinError as exc:
         return error_page(exc)
     when = local_time(view.starts_at, view.timezone) + f" ({view.timezone})"
+    action = path_for(request, HANDOFF_ACT, token=token)
     if link.step == "confirm":
-        return _confirm_page("Confirm you lead", view.title, when, f"/h/{token}", "I'll lead it")
-    return _confirm_page("Can't make it", view.title, when, f"/h/{token}", "I can't make it")
+        return _confirm_page("Confirm you lead", view.title, when, action, "I'll lead it")
+    return _confirm_page("Can't make it", view.title, when, action, "I can't make it")
 
 
 async def handoff_act(request: Request) -> Response:
@@ -74,7 +79,11 @@ async def swap_page(request: Request) -> Response:
         return error_page(exc)
     when = local_time(view.starts_at, view.timezone) + f" ({view.timezone})"
     return _confirm_page(
-        "Take a colleague's place", view.title, when, f"/s/{token}", "Yes, I'll do it"
+        "Take a colleague's place",
+        view.title,
+        when,
+        path_for(request, SWAP_ACT, token=token),
+        "Yes, I'll do it",
     )
 
 
@@ -90,8 +99,8 @@ async def swap_act(request: Request) -> Response:
 
 
 routes = [
-    Route("/h/{token}", handoff_page, methods=["GET"]),
-    Route("/h/{token}", handoff_act, methods=["POST"]),
-    Route("/s/{token}", swap_page, methods=["GET"]),
-    Route("/s/{token}", swap_act, methods=["POST"]),
+    HANDOFF.route(handoff_page, methods=["GET"]),
+    HANDOFF.route(handoff_act, methods=["POST"], name=HANDOFF_ACT),
+    SWAP.route(swap_page, methods=["GET"]),
+    SWAP.route(swap_act, methods=["POST"], name=SWAP_ACT),
 ]

@@ -12,11 +12,16 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from dropin.errors import DropinError
+from dropin.link_paths import MEMBER_PAGE, RSVP
 from dropin.services import member_page as svc
 from dropin.services import sessions
 from dropin.web import ids  # noqa: F401 - the {name:id} path convertor
 from dropin.web.pages import PAGE_HEADERS, error_page, page
+from dropin.web.routes import path_for
 from dropin.web.state import app_state, utcnow
+
+# The page's buttons (routes of this module only).
+BOOK, CANCEL = "member_book", "member_cancel"
 
 NOTICES = {
     "booked": "Your place is booked. See you there.",
@@ -55,7 +60,6 @@ async def member_home(request: Request) -> Response:
         found = await svc.load_page(state.db, state.links, token, now=utcnow())
     except DropinError as exc:
         return error_page(exc)
-    base = f"/m/{token}"
     parts: list[str] = [
         f"<p>Hello {html.escape(found.display_name)}. Times are shown in "
         f"{html.escape(found.timezone)}.</p>"
@@ -82,13 +86,14 @@ async def member_home(request: Request) -> Response:
                 full = s.confirmed_count >= s.capacity
                 actions.append(
                     _button(
-                        f"{base}/sessions/{s.id}/book",
+                        path_for(request, BOOK, token=token, session_id=s.id),
                         "Join the waitlist" if full else "Book a place",
                     )
                 )
             elif e.relation in ("confirmed", "waitlisted"):
                 label = "Cancel my place" if e.relation == "confirmed" else "Leave the waitlist"
-                actions.append(_button(f"{base}/sessions/{s.id}/cancel", label, secondary=True))
+                action = path_for(request, CANCEL, token=token, session_id=s.id)
+                actions.append(_button(action, label, secondary=True))
         parts.append(
             f'<li><div class="when">{html.escape(local_time(s.starts_at, found.timezone))}</div>'
             f"<div>{html.escape(s.title)}</div>"
@@ -139,7 +144,8 @@ async def _act(request: Request, what: str) -> Response:
         else:
             return error_page(exc)
     # Post/redirect/get: a reload never repeats the action.
-    return RedirectResponse(f"/m/{token}?done={done}", 303, headers=PAGE_HEADERS)
+    home = path_for(request, MEMBER_PAGE.name, token=token)
+    return RedirectResponse(f"{home}?done={done}", 303, headers=PAGE_HEADERS)
 
 
 async def rsvp_confirm(request: Request) -> Response:
@@ -152,11 +158,12 @@ async def rsvp_confirm(request: Request) -> Response:
     except DropinError as exc:
         return error_page(exc)
     what = "Book my place" if rsvp.action == "accept" else "Cancel my place"
+    action = path_for(request, "rsvp_apply", token=rsvp_token(request))
     text = local_time(view.starts_at, view.timezone) + f" ({view.timezone})"
     return page(
         "Confirm" if rsvp.action == "accept" else "Cancel your place",
         f"<p>{html.escape(view.title)}: {html.escape(text)}</p>"
-        f'<form method="post" data-autosubmit action="/r/{html.escape(rsvp_token(request))}">'
+        f'<form method="post" data-autosubmit action="{html.escape(action)}">'
         f'<button type="submit">{what}</button></form>',
         script="autosubmit.js",
     )
@@ -183,9 +190,19 @@ async def rsvp_apply(request: Request) -> Response:
 
 
 routes = [
-    Route("/m/{token}", member_home, methods=["GET"]),
-    Route("/m/{token}/sessions/{session_id:id}/book", member_book, methods=["POST"]),
-    Route("/m/{token}/sessions/{session_id:id}/cancel", member_cancel, methods=["POST"]),
-    Route("/r/{token}", rsvp_confirm, methods=["GET"]),
-    Route("/r/{token}", rsvp_apply, methods=["POST"]),
+    MEMBER_PAGE.route(member_home, methods=["GET"]),
+    Route(
+        MEMBER_PAGE.path + "/sessions/{session_id:id}/book",
+        member_book,
+        methods=["POST"],
+        name=BOOK,
+    ),
+    Route(
+        MEMBER_PAGE.path + "/sessions/{session_id:id}/cancel",
+        member_cancel,
+        methods=["POST"],
+        name=CANCEL,
+    ),
+    RSVP.route(rsvp_confirm, methods=["GET"]),
+    RSVP.route(rsvp_apply, methods=["POST"], name="rsvp_apply"),
 ]

@@ -19,6 +19,7 @@ from starlette.types import Scope
 
 import signaling
 from dropin.errors import DropinError
+from dropin.link_paths import JOIN
 from dropin.services import join_page, links
 from dropin.services.room_access import exchange
 from dropin.web.render import json_response
@@ -185,10 +186,11 @@ async def room_leave(request: Request) -> Response:
 
 
 routes = [
-    Route("/j/{token}", join_landing, methods=["GET"]),
-    Route("/j/{token}/leave", room_leave, methods=["POST"]),
-    Route("/j/{token}/info", join_page_info, methods=["GET"]),
-    Route("/j/{token}/room-token", room_token, methods=["POST"]),
+    JOIN.route(join_landing, methods=["GET"]),
+    # What the join page itself calls (relative to its own URL: signaling/static).
+    Route(JOIN.path + "/leave", room_leave, methods=["POST"], name="join_leave"),
+    Route(JOIN.path + "/info", join_page_info, methods=["GET"], name="join_info"),
+    Route(JOIN.path + "/room-token", room_token, methods=["POST"], name="join_room_token"),
     Mount("/static", app=STATIC, name="static"),
     Mount("/rooms/static", app=ROOM_STATIC, name="room-static"),
 ]
