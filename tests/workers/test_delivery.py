@@ -314,8 +314,8 @@ async def test_permanent_failures_show_in_the_api_and_can_be_retried(
 
 async def test_new_mail_is_not_stuck_behind_retries(db: Database) -> None:
     """Hundreds of rows in backoff ahead of it never delay a new message."""
-    from dropin.store.uow import outbox_insert
     from dropin.services.outbox.claims import claim_batch
+    from dropin.store.uow import outbox_insert
 
     now = datetime.now(UTC)
     async with db.write() as conn:
@@ -384,8 +384,8 @@ async def test_a_moved_session_is_reminded_of_at_its_new_time(db: Database) -> N
 
 async def test_a_stale_claim_is_not_sent_by_its_old_holder(db: Database) -> None:
     """A slow worker whose claim went stale never sends a row another worker took over."""
-    from dropin.store.uow import outbox_insert
     from dropin.services.outbox.claims import STALE_CLAIM, claim_batch, mark_sent, renew
+    from dropin.store.uow import outbox_insert
 
     t0 = datetime.now(UTC).replace(microsecond=0)
     async with db.write() as conn:
@@ -402,3 +402,47 @@ async def test_a_stale_claim_is_not_sent_by_its_old_holder(db: Database) -> None
     assert await statuses(db) == {"sending": 1}
     await mark_sent(db, 1, fresh, now=t1)  # ...B's does.
     assert await statuses(db) == {"sent": 1}
+
+
+async def test_a_waitlisted_member_is_told_their_place_in_the_queue(db: Database) -> None:
+    """The position is read with the row (one query): the number of people waiting ahead."""
+    from email import message_from_bytes
+
+    from dropin.services.feeds import LinkMaker
+    from dropin.services.outbox.compose import compose_row
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    g = await groups.create_group(db, name="W", timezone="UTC", now=now)
+    people = await groups.add_members(
+        db, g.id, [groups.NewMember(n, f"{n.lower()}@example.org") for n in "ABC"], now=now
+    )
+    start = (now + timedelta(days=3)).replace(tzinfo=None)
+    await series.create_series(
+        db,
+        g.id,
+        series.SeriesInput("S", "FREQ=DAILY;COUNT=1", start, 60, 1),
+        now=now,
+        horizon_days=5,
+    )
+    [s] = await sessions.list_sessions(db, g.id, start=now, end=now + timedelta(days=5), now=now)
+    for p in people:
+        await bookings.book_seat(db, s.id, p.id, now=now)
+    async with db.read() as conn:
+        waiting = (
+            await conn.execute(
+                select(outbox.c.id)
+                .where(outbox.c.kind == "booking_waitlisted")
+                .order_by(outbox.c.id)
+            )
+        ).scalars()
+        rows = list(waiting)
+    links = LinkMaker("k" * 48, "http://x")
+    said = []
+    for row_id in rows:
+        out = await compose_row(db, links, "d@example.net", row_id, now=now)
+        assert out.message is not None
+        mail = message_from_bytes(out.message.data)
+        text = next(p for p in mail.walk() if p.get_content_type() == "text/plain")
+        said.append(text.get_payload(decode=True).decode())
+    assert len(said) == 2
+    assert "You are number 1." in said[0] and "You are number 2." in said[1]
