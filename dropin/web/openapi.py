@@ -1,240 +1,141 @@
-"""The OpenAPI 3.1 description of the JSON API, built from the pydantic schemas."""
+"""The OpenAPI 3.1 description, derived from the route tables and the pydantic schemas.
+
+Paths, methods and path parameters come from the routes themselves (``api.routes`` under
+:data:`API_PREFIX`, and the link routes of ``feeds``, ``member``, ``handoff`` and ``pages``),
+found by route name; ``components.schemas`` are generated from the pydantic models. What is
+written here is only what a route cannot say about itself: a summary, the models, the success
+status and the error statuses particular to it. The statuses every operation of a kind can
+answer are added here too: 401 for every API call, 404 for a path with an id or a link token,
+400/413/415/422 for a JSON body, 410 for an expired link. ``tests/web/test_openapi.py`` checks
+the result against the running app, the handlers and ``docs/api.md``.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
+from starlette.routing import BaseRoute, Mount, Route
 
+from dropin.web import api, feeds, handoff, member, pages
 from dropin.web import schemas as s
 
-# (method, path, summary, request model, success status, response model, error statuses)
-OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, int, type[BaseModel] | None, str]] = [
-    ("post", "/api/v1/groups", "Create a group", s.GroupIn, 201, s.GroupOut, "400 401 413 415 422"),
-    ("get", "/api/v1/groups", "List groups", None, 200, s.ItemList[s.GroupOut], "401"),
-    ("get", "/api/v1/groups/{group_id}", "Get a group", None, 200, s.GroupOut, "401 404"),
-    (
-        "patch",
-        "/api/v1/groups/{group_id}",
-        "Rename a group or change its settings",
-        s.GroupPatch,
-        200,
-        s.GroupOut,
-        "400 401 404 422",
+API_PREFIX = "/api/v1"
+# Converters as OpenAPI sees them: ``{x:id}`` is ``{x}``.
+_PARAM = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)(?::([a-zA-Z_]+))?}")
+
+
+def openapi_path(path: str) -> str:
+    """A Starlette path as OpenAPI writes it (converters dropped)."""
+    return _PARAM.sub(r"{\1}", path)
+
+
+@dataclass(frozen=True)
+class Op:
+    """What the description says about one route beyond its path and method."""
+
+    summary: str
+    request: type[BaseModel] | None = None
+    status: int = 200
+    response: type[BaseModel] | None = None
+    # Error statuses particular to this operation (the common ones are added by kind).
+    errors: str = ""
+    query: tuple[tuple[str, str], ...] = ()
+
+
+_SESSION_RANGE = (
+    ("from", "ISO date (whole days in the group's zone) or date-time"),
+    ("to", "ISO date (whole days in the group's zone) or date-time"),
+)
+
+# The JSON API, by route name (dropin/web/api.py).
+OPERATIONS: dict[str, Op] = {
+    "create_group": Op("Create a group", s.GroupIn, 201, s.GroupOut),
+    "list_groups": Op("List groups", None, 200, s.ItemList[s.GroupOut]),
+    "get_group": Op("Get a group", None, 200, s.GroupOut),
+    "update_group": Op("Rename a group or change its settings", s.GroupPatch, 200, s.GroupOut),
+    "get_member": Op("Get a member (with feed and page links)", None, 200, s.MemberOut),
+    "update_member": Op("Change a member's name or preferences", s.MemberPatch, 200, s.MemberOut),
+    "renew_member_links": Op(
+        "Issue new feed and page links (the old ones stop working)", None, 200, s.MemberOut
     ),
-    (
-        "get",
-        "/api/v1/members/{member_id}",
-        "Get a member (with feed and page links)",
-        None,
-        200,
-        s.MemberOut,
-        "401 404",
-    ),
-    (
-        "patch",
-        "/api/v1/members/{member_id}",
-        "Change a member's name or preferences",
-        s.MemberPatch,
-        200,
-        s.MemberOut,
-        "400 401 404 422",
-    ),
-    (
-        "post",
-        "/api/v1/members/{member_id}/feed-token",
-        "Issue new feed and page links (the old ones stop working)",
-        None,
-        200,
-        s.MemberOut,
-        "401 404",
-    ),
-    ("get", "/api/v1/series/{series_id}", "Get a series", None, 200, s.SeriesOut, "401 404"),
-    (
-        "get",
-        "/api/v1/groups/{group_id}/rota",
-        "The facilitator rota (query: days)",
+    "get_series": Op("Get a series", None, 200, s.SeriesOut),
+    "get_rota": Op(
+        "The facilitator rota",
         None,
         200,
         s.ItemList[s.RotaLineOut],
-        "401 404 422",
+        "422",
+        (("days", "How many days ahead (default 180)"),),
     ),
-    (
-        "post",
-        "/api/v1/groups/{group_id}/rota/run",
+    "run_rota": Op(
         "Fill sessions without a lead now (the worker does this hourly)",
         None,
         200,
         s.ItemList[s.RotaLineOut],
-        "401 404",
     ),
-    (
-        "get",
-        "/api/v1/members/{member_id}/unavailable",
-        "A facilitator's unavailable days",
-        None,
-        200,
-        s.UnavailableOut,
-        "401 404",
-    ),
-    (
-        "put",
-        "/api/v1/members/{member_id}/unavailable",
+    "get_unavailable": Op("A facilitator's unavailable days", None, 200, s.UnavailableOut),
+    "put_unavailable": Op(
         "Replace a facilitator's unavailable days (from today on)",
         s.UnavailableIn,
         200,
         s.UnavailableOut,
-        "400 401 404 422",
     ),
-    (
-        "post",
-        "/api/v1/groups/{group_id}/members",
-        "Add a member",
-        s.MemberIn,
-        201,
-        s.MemberOut,
-        "400 401 404 409 422",
+    "add_member": Op("Add a member", s.MemberIn, 201, s.MemberOut, "409"),
+    "list_members": Op("List a group's members", None, 200, s.ItemList[s.MemberOut]),
+    "create_series": Op("Create a recurring series", s.SeriesIn, 201, s.SeriesOut),
+    "list_series": Op("List a group's series", None, 200, s.ItemList[s.SeriesOut]),
+    "list_sessions": Op("List sessions", None, 200, s.SessionList, "422", _SESSION_RANGE),
+    "update_series": Op(
+        "Edit a series (re-plans future sessions)", s.SeriesPatch, 200, s.SeriesOut
     ),
-    (
-        "get",
-        "/api/v1/groups/{group_id}/members",
-        "List a group's members",
-        None,
-        200,
-        s.ItemList[s.MemberOut],
-        "401 404",
+    "get_session": Op("Get a session", None, 200, s.SessionOut),
+    "update_session": Op(
+        "Reschedule, resize or cancel one session", s.SessionPatch, 200, s.SessionOut, "409"
     ),
-    (
-        "post",
-        "/api/v1/groups/{group_id}/series",
-        "Create a recurring series",
-        s.SeriesIn,
-        201,
-        s.SeriesOut,
-        "400 401 404 422",
+    "set_facilitators": Op(
+        "Assign lead and co-facilitator", s.FacilitatorsIn, 200, s.SessionOut, "409"
     ),
-    (
-        "get",
-        "/api/v1/groups/{group_id}/series",
-        "List a group's series",
-        None,
-        200,
-        s.ItemList[s.SeriesOut],
-        "401 404",
+    "create_booking": Op(
+        "Book a place (or join the waitlist)", s.BookingIn, 201, s.BookingOut, "409"
     ),
-    (
-        "get",
-        "/api/v1/groups/{group_id}/sessions",
-        "List sessions (query: from, to)",
-        None,
-        200,
-        s.SessionList,
-        "401 404 422",
+    "list_bookings": Op("A session's bookings and waitlist", None, 200, s.ItemList[s.AttendeeOut]),
+    "create_join_link": Op(
+        "Issue a member's personal join link", s.JoinLinkIn, 201, s.JoinLinkOut, "403 409"
     ),
-    (
-        "patch",
-        "/api/v1/series/{series_id}",
-        "Edit a series (re-plans future sessions)",
-        s.SeriesPatch,
-        200,
-        s.SeriesOut,
-        "400 401 404 422",
-    ),
-    ("get", "/api/v1/sessions/{session_id}", "Get a session", None, 200, s.SessionOut, "401 404"),
-    (
-        "patch",
-        "/api/v1/sessions/{session_id}",
-        "Reschedule, resize or cancel one session",
-        s.SessionPatch,
-        200,
-        s.SessionOut,
-        "400 401 404 409 422",
-    ),
-    (
-        "put",
-        "/api/v1/sessions/{session_id}/facilitators",
-        "Assign lead and co-facilitator",
-        s.FacilitatorsIn,
-        200,
-        s.SessionOut,
-        "400 401 404 409 422",
-    ),
-    (
-        "post",
-        "/api/v1/sessions/{session_id}/bookings",
-        "Book a place (or join the waitlist)",
-        s.BookingIn,
-        201,
-        s.BookingOut,
-        "400 401 404 409 422",
-    ),
-    (
-        "get",
-        "/api/v1/sessions/{session_id}/bookings",
-        "A session's bookings and waitlist",
-        None,
-        200,
-        s.ItemList[s.AttendeeOut],
-        "401 404",
-    ),
-    (
-        "post",
-        "/api/v1/sessions/{session_id}/join-links",
-        "Issue a member's personal join link",
-        s.JoinLinkIn,
-        201,
-        s.JoinLinkOut,
-        "400 401 403 404 409 422",
-    ),
-    (
-        "post",
-        "/api/v1/sessions/{session_id}/invitations",
+    "invite_group": Op(
         "Invite the group's parents without a place (email with accept / decline)",
         None,
         202,
         s.InvitationsOut,
-        "401 404 409",
+        "409",
     ),
-    (
-        "post",
-        "/api/v1/sessions/{session_id}/swap-requests",
+    "request_swap": Op(
         "Ask another facilitator to take one's place (they get a one-click link)",
         s.SwapRequestIn,
         202,
         None,
-        "400 401 404 409 422",
+        "409",
     ),
-    (
-        "get",
-        "/api/v1/outbox",
-        "Messages by status (query: status, default failed)",
+    "list_outbox": Op(
+        "Messages by status",
         None,
         200,
         s.ItemList[s.OutboxRowOut],
-        "401 422",
+        "422",
+        (("status", "pending, sending, sent, failed (default) or skipped"),),
     ),
-    (
-        "post",
-        "/api/v1/outbox/{row_id}/retry",
-        "Send a failed message again",
-        None,
-        202,
-        None,
-        "401 404",
+    "retry_outbox": Op("Send a failed message again", None, 202),
+    "get_booking": Op("Get a booking", None, 200, s.BookingOut),
+    "cancel_booking": Op(
+        "Cancel a booking (promotes the waitlist)", None, 200, s.BookingOut, "409"
     ),
-    ("get", "/api/v1/bookings/{booking_id}", "Get a booking", None, 200, s.BookingOut, "401 404"),
-    (
-        "delete",
-        "/api/v1/bookings/{booking_id}",
-        "Cancel a booking (promotes the waitlist)",
-        None,
-        200,
-        s.BookingOut,
-        "401 404 409",
-    ),
-]
+}
 
 _ERROR_TEXT = {
     "400": "Malformed JSON",
@@ -248,75 +149,100 @@ _ERROR_TEXT = {
 }
 
 
-_LINK_ERRORS: dict[str, Any] = {
-    "404": {"description": "Not a join link"},
-    "410": {"description": "Expired link"},
+@dataclass(frozen=True)
+class Link:
+    """A route people reach by a link (pages, feeds, the join page's calls)."""
+
+    summary: str
+    responses: dict[str, str]
+    # The content type of the success response, if it has a body.
+    content: str | None = None
+
+
+_HTML = "text/html"
+_CALENDAR = "text/calendar"
+_NOT_LINK = {"404": "Unknown or revoked link", "410": "Expired link"}
+
+# The link routes, by route name (feeds, member, handoff and pages modules).
+LINKS: dict[str, Link] = {
+    "member_feed": Link(
+        "A member's private calendar feed (ETag, 304)",
+        {"200": "OK", "304": "Not modified", "404": "Unknown or revoked link"},
+        _CALENDAR,
+    ),
+    "group_feed": Link(
+        "A public group's calendar feed (ETag, 304)",
+        {"200": "OK", "304": "Not modified", "404": "No public calendar for this group"},
+        _CALENDAR,
+    ),
+    "member_page": Link("A member's 'my drop-ins' page", {"200": "OK", **_NOT_LINK}, _HTML),
+    "member_book": Link(
+        "Book a place from the member's page (then back to the page)",
+        {"303": "Back to the page, saying what happened", **_NOT_LINK, "409": "Not open"},
+    ),
+    "member_cancel": Link(
+        "Cancel a place from the member's page (then back to the page)",
+        {"303": "Back to the page, saying what happened", **_NOT_LINK, "409": "Not open"},
+    ),
+    "rsvp": Link(
+        "An RSVP link from an email: a page that confirms itself with a POST",
+        {"200": "OK", **_NOT_LINK},
+        _HTML,
+    ),
+    "rsvp_apply": Link(
+        "Apply an RSVP link: book (accept) or cancel (decline) the place",
+        {"200": "Done", **_NOT_LINK, "409": "Not open"},
+        _HTML,
+    ),
+    "handoff": Link(
+        "A facilitator's confirm / can't-make-it link: a page that confirms itself",
+        {"200": "OK", **_NOT_LINK},
+        _HTML,
+    ),
+    "handoff_apply": Link("Confirm, or say one can't make it", {"200": "Done", **_NOT_LINK}, _HTML),
+    "swap": Link(
+        "A swap offer from a colleague: a page that confirms itself",
+        {"200": "OK", **_NOT_LINK},
+        _HTML,
+    ),
+    "swap_apply": Link("Take the colleague's place", {"200": "Done", **_NOT_LINK}, _HTML),
+    "join": Link(
+        "A member's join link (HTML page)",
+        {"200": "Join page", "404": "Invalid link", "410": "Expired link"},
+        _HTML,
+    ),
+    "join_info": Link(
+        "What the join page shows: session, first name, role, status, next session",
+        {
+            "200": (
+                "{status: open|too_early|ended|cancelled|removed|no_place, session_id, "
+                "title, starts_at, ends_at, opens_at, seconds_until_open, timezone, "
+                "when, display_name, role, discreet, next_session, page_url, feed_url}"
+            ),
+            "404": "Not a join link",
+            "410": "Expired link",
+        },
+    ),
+    "join_room_token": Link(
+        "Exchange a join link for a room token (JWT, <= 15 min; docs/signaling.md)",
+        {
+            "200": "{token, expires_in, role, session_id, ws_url}",
+            "403": "No place (any more): not_booked, or removed by a facilitator",
+            "404": "Not a join link",
+            "410": "Session over or cancelled",
+            "425": "Too early: the room opens 15 minutes before",
+        },
+    ),
+    "join_leave": Link(
+        "Leave the room by the join link (the page's Leave while its WebSocket is down); "
+        "no grace window",
+        {"204": "Left, or was not in the room", "404": "Not a join link", "410": "Expired link"},
+    ),
 }
 
-
-def _join_link(method: str, summary: str, responses: dict[str, Any]) -> dict[str, Any]:
-    """One operation on a join-link route (``/j/{token}...``)."""
-    return {
-        method: {
-            "summary": summary,
-            "parameters": [
-                {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
-            ],
-            "responses": responses,
-        }
-    }
-
-
-@cache
-def openapi_spec(server_url: str) -> dict[str, Any]:
-    """The whole document (cached per server URL)."""
-    models: list[type[BaseModel]] = [s.ErrorOut]
-    for _, _, _, req, _, resp, _ in OPERATIONS:
-        models += [m for m in (req, resp) if m is not None]
-    unique = list(dict.fromkeys(models))
-    refs, top = models_json_schema(
-        [
-            (m, "validation" if m.__name__.endswith(("In", "Patch")) else "serialization")
-            for m in unique
-        ],
-        ref_template="#/components/schemas/{model}",
-    )
-    paths: dict[str, dict[str, Any]] = {}
-    for method, path, summary, req, status, resp, errors in OPERATIONS:
-        op: dict[str, Any] = {
-            "summary": summary,
-            "security": [{"organizerKey": []}],
-            "responses": {
-                str(status): _content(refs, resp, "serialization", "OK"),
-                **{
-                    code: _content(refs, s.ErrorOut, "serialization", _ERROR_TEXT[code])
-                    for code in errors.split()
-                },
-            },
-        }
-        params = [p.strip("{}") for p in path.split("/") if p.startswith("{")]
-        op["parameters"] = [
-            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-            for p in params
-        ]
-        if path.endswith("/sessions") and method == "get":
-            op["parameters"] += [
-                {
-                    "name": n,
-                    "in": "query",
-                    "required": False,
-                    "description": "ISO date (whole days in the group's zone) or date-time",
-                    "schema": {"type": "string"},
-                }
-                for n in ("from", "to")
-            ]
-        if req is not None:
-            op["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": refs[(req, "validation")]}},
-            }
-        paths.setdefault(path, {})[method] = op
-    paths["/healthz"] = {
+# Routes the application itself adds (dropin/web/app.py, signaling/ws.py), by path.
+OTHERS: dict[str, dict[str, Any]] = {
+    "/healthz": {
         "get": {
             "summary": "Liveness and database check",
             "responses": {
@@ -324,76 +250,93 @@ def openapi_spec(server_url: str) -> dict[str, Any]:
                 "503": {"description": "Database unreachable"},
             },
         }
-    }
-    for path, summary, kind in (
-        ("/feeds/{token}.ics", "A member's private calendar feed (ETag, 304)", "text/calendar"),
-        ("/feeds/groups/{group_id}.ics", "A public group's calendar feed", "text/calendar"),
-        ("/m/{token}", "A member's 'my drop-ins' page", "text/html"),
-        ("/r/{token}", "An RSVP link from an email (GET confirms, POST acts)", "text/html"),
-    ):
-        param = path.split("{")[1].split("}")[0]
-        paths[path] = {
-            "get": {
-                "summary": summary,
-                "parameters": [
-                    {"name": param, "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
-                "responses": {
-                    "200": {"description": "OK", "content": {kind: {}}},
-                    "304": {"description": "Not modified (feeds)"},
-                    "404": {"description": "Unknown or revoked link"},
-                    "410": {"description": "Expired link"},
-                },
-            }
+    },
+    "/openapi.json": {
+        "get": {
+            "summary": "This description",
+            "responses": {"200": {"description": "OK"}},
         }
-    paths["/j/{token}/room-token"] = _join_link(
-        "post",
-        "Exchange a join link for a room token (JWT, <= 15 min; docs/signaling.md)",
-        {
-            "200": {"description": "{token, expires_in, role, session_id, ws_url}"},
-            "403": {"description": "No place (any more): not_booked, or removed by a facilitator"},
-            "404": {"description": "Not a join link"},
-            "410": {"description": "Session over or cancelled"},
-            "425": {"description": "Too early: the room opens 15 minutes before"},
-        },
-    )
-    paths["/j/{token}/leave"] = _join_link(
-        "post",
-        "Leave the room by the join link (the page's Leave while its WebSocket is down); "
-        "no grace window",
-        {"204": {"description": "Left, or was not in the room"}, **_LINK_ERRORS},
-    )
-    paths["/rooms/ws"] = {
+    },
+    "/rooms/ws": {
         "get": {
             "summary": "The room WebSocket (protocol 1; upgrade only; docs/signaling.md)",
             "responses": {
                 "101": {"description": "Switching protocols: send hello with a room token"},
             },
         }
-    }
-    paths["/j/{token}/info"] = _join_link(
-        "get",
-        "What the join page shows: session, first name, role, status, next session",
+    },
+}
+
+
+def route_tables() -> list[BaseRoute]:
+    """The routes this description is derived from, mounted as ``create_app`` mounts them."""
+    return [
+        Mount(API_PREFIX, routes=api.routes),
+        *feeds.routes,
+        *member.routes,
+        *handoff.routes,
+        *pages.routes,
+    ]
+
+
+def served(routes: list[BaseRoute], prefix: str = "") -> Iterator[tuple[str, str, Route]]:
+    """(path as served, lower-case method, route) for every HTTP route, mounts walked."""
+    for route in routes:
+        if isinstance(route, Mount):
+            yield from served(list(route.routes), prefix + route.path)
+        elif isinstance(route, Route):
+            for method in sorted((route.methods or set()) - {"HEAD"}):
+                yield prefix + route.path, method.lower(), route
+
+
+def _path_parameters(path: str) -> list[dict[str, Any]]:
+    return [
         {
-            "200": {
-                "description": (
-                    "{status: open|too_early|ended|cancelled|removed|no_place, session_id, "
-                    "title, starts_at, ends_at, opens_at, seconds_until_open, timezone, "
-                    "when, display_name, role, discreet, next_session, page_url, feed_url}"
-                )
-            },
-            **_LINK_ERRORS,
-        },
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "integer" if convertor == "int" else "string"},
+        }
+        for name, convertor in _PARAM.findall(path)
+    ]
+
+
+def api_errors(path: str, op: Op) -> list[str]:
+    """Every error status of an API operation: those of its kind, then its own."""
+    codes = {"401", *op.errors.split()}
+    if _PARAM.search(path):
+        codes.add("404")
+    if op.request is not None:
+        codes |= {"400", "413", "415", "422"}
+    return sorted(codes)
+
+
+@cache
+def openapi_spec(server_url: str) -> dict[str, Any]:
+    """The whole document (cached per server URL)."""
+    models: list[type[BaseModel]] = [s.ErrorOut]
+    for op in OPERATIONS.values():
+        models += [m for m in (op.request, op.response) if m is not None]
+    refs, top = models_json_schema(
+        [
+            (m, "validation" if m.__name__.endswith(("In", "Patch")) else "serialization")
+            for m in dict.fromkeys(models)
+        ],
+        ref_template="#/components/schemas/{model}",
     )
-    paths["/j/{token}"] = _join_link(
-        "get",
-        "A member's join link (HTML page)",
-        {
-            "200": {"description": "Join page"},
-            "404": {"description": "Invalid link"},
-            "410": {"description": "Expired link"},
-        },
-    )
+    paths: dict[str, dict[str, Any]] = {}
+    for path, method, route in served(route_tables()):
+        api_call = path.startswith(API_PREFIX + "/")
+        described = OPERATIONS.get(route.name) if api_call else LINKS.get(route.name)
+        if described is None:
+            raise LookupError(f"{method.upper()} {path} ({route.name}) is not described here")
+        if isinstance(described, Op):
+            operation = _api_operation(refs, path, described)
+        else:
+            operation = _link_operation(path, described)
+        paths.setdefault(openapi_path(path), {})[method] = operation
+    for path, item in OTHERS.items():
+        paths.setdefault(path, {}).update(item)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -403,7 +346,7 @@ def openapi_spec(server_url: str) -> dict[str, Any]:
             'Errors are {"error": code, "detail": ...}.',
         },
         "servers": [{"url": server_url}],
-        "paths": paths,
+        "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": top.get("$defs", {}),
             "securitySchemes": {
@@ -415,6 +358,46 @@ def openapi_spec(server_url: str) -> dict[str, Any]:
             },
         },
     }
+
+
+def _api_operation(refs: Any, path: str, op: Op) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": op.summary,
+        "security": [{"organizerKey": []}],
+        "responses": {
+            str(op.status): _content(refs, op.response, "serialization", "OK"),
+            **{
+                code: _content(refs, s.ErrorOut, "serialization", _ERROR_TEXT[code])
+                for code in api_errors(path, op)
+            },
+        },
+        "parameters": _path_parameters(path)
+        + [
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "description": text,
+                "schema": {"type": "string"},
+            }
+            for name, text in op.query
+        ],
+    }
+    if op.request is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": refs[(op.request, "validation")]}},
+        }
+    return operation
+
+
+def _link_operation(path: str, link: Link) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for code, text in sorted(link.responses.items()):
+        responses[code] = {"description": text}
+        if link.content is not None and code == "200":
+            responses[code]["content"] = {link.content: {}}
+    return {"summary": link.summary, "parameters": _path_parameters(path), "responses": responses}
 
 
 def _content(refs: Any, model: type[BaseModel] | None, mode: str, text: str) -> dict[str, Any]:
