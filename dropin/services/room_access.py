@@ -37,16 +37,9 @@ class DatabaseRoomAccess:
 
     async def room_facts(self, session_id: str) -> RoomFacts | None:
         try:
-            facts = await rooms.room_facts(self._db, session_id)
+            return await rooms.room_facts(self._db, session_id)
         except NotFound:
             return None
-        return RoomFacts(
-            session_id=session_id,
-            opens_at=facts.starts_at - OPENS_BEFORE,
-            closes_at=facts.ends_at + CLOSES_AFTER,
-            cancelled=facts.status == "cancelled",
-            capacity=facts.capacity,
-        )
 
     async def place(self, session_id: str, member_id: str) -> Place | None:
         try:

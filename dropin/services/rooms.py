@@ -7,7 +7,6 @@ server restarts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dropin.services.common import session_row
 from dropin.store.db import Database
 from dropin.store.tables import room_removals
+from signaling.ports import RoomFacts
 
 # The room opens this long before the session starts, and stays open this long after it ends
 # (drop-ins overrun; people who drop out then can still come back).
@@ -24,28 +24,17 @@ OPENS_BEFORE = timedelta(minutes=15)
 CLOSES_AFTER = timedelta(minutes=10)
 
 
-@dataclass(frozen=True)
-class RoomFacts:
-    """A session as its room needs it."""
-
-    session_id: str
-    starts_at: datetime
-    ends_at: datetime
-    status: str
-    # The session's places plus its facilitators.
-    capacity: int
-
-
 async def room_facts(db: Database, session_id: str) -> RoomFacts:
-    """The session's times, status and room capacity (NotFound if there is no such session)."""
+    """The session's room window, status and room capacity (NotFound if there is no such
+    session), as the rooms ask for it (:class:`signaling.ports.RoomAccess`)."""
     async with db.read() as conn:
         session = await session_row(conn, session_id)
     facilitators = sum(1 for m in (session.lead_member_id, session.co_member_id) if m)
     return RoomFacts(
         session_id=session_id,
-        starts_at=session.starts_at,
-        ends_at=session.ends_at,
-        status=session.status,
+        opens_at=session.starts_at - OPENS_BEFORE,
+        closes_at=session.ends_at + CLOSES_AFTER,
+        cancelled=session.status == "cancelled",
         capacity=session.capacity + facilitators,
     )
 
