@@ -243,10 +243,9 @@ async def get_session(request: Request) -> Response:
 async def update_session(request: Request) -> Response:
     await require_organizer(request)
     body = await parse(request, schemas.SessionPatch)
-    changes = _no_nulls(body.model_dump(exclude_unset=True))
     state = app_state(request)
     session_id = request.path_params["session_id"]
-    view = await sessions.update_session(state.db, session_id, changes, now=utcnow())
+    view = await sessions.update_session(state.db, session_id, body.to_edit(), now=utcnow())
     if state.rooms is not None:  # committed: a live room follows its session
         await state.rooms.refresh(utcnow(), session_id)
     return model_response(_session_out(view))
