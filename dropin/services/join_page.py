@@ -14,11 +14,13 @@ from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from dropin.domain.states import SessionStatus
 from dropin.services.common import group_row, member_row
 from dropin.services.feeds import LinkMaker
-from dropin.services.links import read_join_token, room_place
+from dropin.services.links import RoomPlace, read_join_token, room_place
 from dropin.services.rooms import CLOSES_AFTER, OPENS_BEFORE
 from dropin.services.sessions import get_session, list_sessions
+from dropin.services.views import SessionView
 from dropin.store.db import Database
 
 # How far ahead the page looks for "the next drop-in".
@@ -72,6 +74,43 @@ def first_name(display_name: str) -> str:
     return (words[0] if words else display_name)[:40]
 
 
+def room_status(session: SessionView, place: RoomPlace, now: datetime) -> Status:
+    """What the join page shows for this member and session at ``now``."""
+    if session.status == SessionStatus.CANCELLED:
+        return "cancelled"
+    if now >= session.ends_at + CLOSES_AFTER:
+        # (Until then the room is still open: a drop-in that overruns can be rejoined.)
+        return "ended"
+    if place.role is None:
+        return "no_place"
+    if place.removed:
+        return "removed"
+    if now < session.starts_at - OPENS_BEFORE:
+        return "too_early"
+    return "open"
+
+
+async def _next_session(db: Database, session: SessionView, now: datetime) -> SessionView | None:
+    """The group's next session after this one that is still ahead and not cancelled."""
+    upcoming = await list_sessions(
+        db,
+        session.group_id,
+        start=session.starts_at,
+        end=max(session.starts_at, now) + NEXT_WITHIN,
+        now=now,
+    )
+    return next(
+        (
+            s
+            for s in upcoming
+            if s.starts_at > session.starts_at
+            and s.starts_at > now
+            and s.status != SessionStatus.CANCELLED
+        ),
+        None,
+    )
+
+
 async def join_info(db: Database, links: LinkMaker, token: str, *, now: datetime) -> JoinInfo:
     """Everything the join page needs (NotFound / Gone only for a bad or expired link)."""
     claim = read_join_token(links.secret, token, now)
@@ -83,35 +122,8 @@ async def join_info(db: Database, links: LinkMaker, token: str, *, now: datetime
     place = await room_place(db, session.id, member.id)
     role = place.role
     opens_at = session.starts_at - OPENS_BEFORE
-    status: Status
-    if session.status == "cancelled":
-        status = "cancelled"
-    elif now >= session.ends_at + CLOSES_AFTER:
-        # (Until then the room is still open: a drop-in that overruns can be rejoined.)
-        status = "ended"
-    elif role is None:
-        status = "no_place"
-    elif place.removed:
-        status = "removed"
-    elif now < opens_at:
-        status = "too_early"
-    else:
-        status = "open"
-    upcoming = await list_sessions(
-        db,
-        session.group_id,
-        start=session.starts_at,
-        end=max(session.starts_at, now) + NEXT_WITHIN,
-        now=now,
-    )
-    following = next(
-        (
-            s
-            for s in upcoming
-            if s.starts_at > session.starts_at and s.starts_at > now and s.status != "cancelled"
-        ),
-        None,
-    )
+    status = room_status(session, place, now)
+    following = await _next_session(db, session, now)
     quiet = group.discreet if member.discreet is None else member.discreet
     return JoinInfo(
         status=status,

@@ -8,8 +8,8 @@ import pytest
 
 from dropin.domain.booking import (
     BookingRefused,
-    Seats,
     QueuedBooking,
+    Seats,
     decide,
     to_promote,
 )
