@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from dropin.config import Settings, SettingsError
 from dropin.domain.session import SessionEdit
-from dropin.domain.states import Role, SessionStatus
+from dropin.domain.states import MemberRole, SessionStatus
 from dropin.errors import DropinError
 from dropin.store.db import Database
 from dropin.store.migrate import upgrade
@@ -345,7 +345,9 @@ def members() -> None:
 @click.argument("group_id")
 @click.option("--name", "display_name", required=True, help="First name or pseudonym.")
 @click.option("--email", required=True)
-@click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.PARENT.value)
+@click.option(
+    "--role", type=click.Choice([r.value for r in MemberRole]), default=MemberRole.PARENT.value
+)
 @with_db
 async def members_add(
     db: Database, settings: Settings, group_id: str, display_name: str, email: str, role: str

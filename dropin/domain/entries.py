@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
-from dropin.domain.ical import CalendarEvent, Status, discreet
+from dropin.domain.ical import CalendarEvent, EventStatus, discreet
 from dropin.domain.states import SessionStatus
 
 # A member's relation to a session: their booking's status, their facilitator role, "public"
@@ -67,7 +67,7 @@ def _summary(facts: SessionFacts, seat: Seat, quiet: bool) -> str:
     return base
 
 
-def _status(facts: SessionFacts, seat: Seat) -> Status:
+def _status(facts: SessionFacts, seat: Seat) -> EventStatus:
     if facts.status == SessionStatus.CANCELLED or seat.relation == "cancelled":
         return "CANCELLED"
     if seat.relation in ("waitlisted", "invited"):

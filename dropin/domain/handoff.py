@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-Action = Literal["notify_lead", "hand_over", "alert_organizer"]
+HandoffStep = Literal["notify_lead", "hand_over", "alert_organizer"]
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class HandoffState:
     alerted_at: datetime | None = None
 
 
-def due(state: HandoffState, policy: HandoffPolicy, now: datetime) -> list[Action]:
+def due(state: HandoffState, policy: HandoffPolicy, now: datetime) -> list[HandoffStep]:
     """The handoff steps due for ``state`` at ``now``, in the order to take them."""
     if state.status != "scheduled" or now >= state.starts_at:
         return []

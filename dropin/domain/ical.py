@@ -33,9 +33,9 @@ from icalendar import (
 __all__ = [
     "PRODID",
     "CalendarEvent",
+    "EventStatus",
     "Method",
     "PartStat",
-    "Status",
     "build_feed",
     "build_invite",
     "discreet",
@@ -46,7 +46,7 @@ __all__ = [
 PRODID = "-//dropin//dropin calendar 1.0//EN"
 DISCREET_SUMMARY = "Drop-in"
 
-Status = Literal["CONFIRMED", "TENTATIVE", "CANCELLED"]
+EventStatus = Literal["CONFIRMED", "TENTATIVE", "CANCELLED"]
 Method = Literal["REQUEST", "CANCEL"]
 PartStat = Literal["NEEDS-ACTION", "ACCEPTED", "DECLINED", "TENTATIVE"]
 
@@ -74,7 +74,7 @@ class CalendarEvent:
     description: str = ""
     url: str | None = None
     location: str | None = None
-    status: Status = "CONFIRMED"
+    status: EventStatus = "CONFIRMED"
     private: bool = False
     categories: tuple[str, ...] = ()
 
@@ -87,8 +87,8 @@ class CalendarEvent:
             object.__setattr__(self, name, _utc(getattr(self, name), name))
         if self.ends_at <= self.starts_at:
             raise ValueError("ends_at must be after starts_at")
-        if self.status not in get_args(Status):
-            raise ValueError(f"status must be one of {get_args(Status)}")
+        if self.status not in get_args(EventStatus):
+            raise ValueError(f"status must be one of {get_args(EventStatus)}")
         _zone(self.timezone)  # fail here, not halfway through building a feed
         object.__setattr__(self, "categories", tuple(self.categories))
 

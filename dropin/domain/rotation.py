@@ -224,7 +224,7 @@ def promote_co_to_lead(
 
 
 @dataclass(frozen=True)
-class _Session:
+class _DecidedSession:
     """A decided session on the group's timeline."""
 
     key: tuple[datetime, str]  # (start, session_id): the timeline's total order
@@ -291,9 +291,9 @@ class _Rota:
             self.facs[f.member_id] = f
         # Exact arithmetic: float shares could break ties differently for equal standings.
         self.weight = {m: Fraction(str(f.weight)) for m, f in self.facs.items()}
-        self.timeline: list[_Session] = []
+        self.timeline: list[_DecidedSession] = []
         # Sessions per local calendar quarter: the quarterly limit only ever looks at one.
-        self.quarters: dict[tuple[int, int], list[_Session]] = {}
+        self.quarters: dict[tuple[int, int], list[_DecidedSession]] = {}
         self.ids: set[str] = set()
         for entry in history:
             if entry.session_id == skip:
@@ -317,7 +317,9 @@ class _Rota:
         if session_id in self.ids:
             raise ValueError(f"session {session_id} appears twice")
         start = _aware(starts_at, f"starts_at of {session_id}")
-        session = _Session((start, session_id), self.local(start), lead, co, held=start < self.now)
+        session = _DecidedSession(
+            (start, session_id), self.local(start), lead, co, held=start < self.now
+        )
         self.timeline.insert(bisect_left(self.keys(), session.key), session)
         self.quarters.setdefault(_quarter(session.day), []).append(session)
         self.ids.add(session_id)
@@ -378,7 +380,7 @@ class _Rota:
             return "quarter_cap"
         return None
 
-    def could_have(self, member: str, s: _Session) -> bool:
+    def could_have(self, member: str, s: _DecidedSession) -> bool:
         """Could ``member`` have been asked for the decided session ``s``? (Earns share.)"""
         f = self.facs[member]
         cap = self.cap(member)
@@ -443,7 +445,7 @@ class _Rota:
         owed: dict[str, Fraction],
         owed_leads: dict[str, Fraction],
         pool: list[str],
-        s: _Session,
+        s: _DecidedSession,
     ) -> None:
         roles = sum(1 for p in s.people if p in self.facs)
         if not pool or roles == 0:

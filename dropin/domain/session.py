@@ -24,8 +24,8 @@ from dropin.domain.states import (
     AssignedBy,
     BookingStatus,
     FacilitatorRole,
+    MemberRole,
     MessageKind,
-    Role,
     SessionStatus,
 )
 from dropin.errors import Conflict, Invalid, NotFound
@@ -410,7 +410,7 @@ class Session:
         lead: str | None,
         co: str | None,
         *,
-        roles: Mapping[str, Role],
+        roles: Mapping[str, MemberRole],
         now: datetime,
     ) -> SessionChange:
         """An organizer picks the lead and co-facilitator (or clears them with ``None``).
@@ -432,7 +432,7 @@ class Session:
                 continue
             if member_id not in roles:
                 raise NotFound("no such member in this session's group", code="member_not_found")
-            if roles[member_id] != Role.FACILITATOR:
+            if roles[member_id] != MemberRole.FACILITATOR:
                 raise Invalid("only facilitators can lead a session", code="not_a_facilitator")
             if self.booking_of(member_id) is not None:
                 raise Conflict(

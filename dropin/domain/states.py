@@ -24,7 +24,7 @@ class BookingStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-class Role(StrEnum):
+class MemberRole(StrEnum):
     """What a member does in their group."""
 
     PARENT = "parent"

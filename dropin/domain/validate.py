@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from dropin.domain.states import Role
+from dropin.domain.states import MemberRole
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
 # Local part: anything printable but separators; domain: dot-separated DNS labels.
@@ -45,9 +45,9 @@ def long_text(value: str, *, field: str, max_len: int) -> str:
     return cleaned
 
 
-def role(value: str) -> Role:
+def role(value: str) -> MemberRole:
     """``parent`` or ``facilitator``."""
     try:
-        return Role(value)
+        return MemberRole(value)
     except ValueError:
         raise ValueError("role must be 'parent' or 'facilitator'") from None

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dropin.domain import validate
 from dropin.domain.recurrence import RecurrenceError, zone
-from dropin.domain.states import Role
+from dropin.domain.states import MemberRole
 from dropin.errors import Conflict, Invalid
 from dropin.services.common import group_row, member_row, new_id
 from dropin.services.views import GroupView, MemberView
@@ -152,7 +152,7 @@ class NewMember:
 
     display_name: str
     email: str
-    role: str = Role.PARENT
+    role: str = MemberRole.PARENT
     discreet: bool | None = None
     timezone: str | None = None
 
@@ -315,7 +315,7 @@ def parse_members_csv(text: str) -> list[NewMember]:
                     NewMember(
                         display_name=row.get("display_name") or "",
                         email=row.get("email") or "",
-                        role=(row.get("role") or "").strip() or Role.PARENT,
+                        role=(row.get("role") or "").strip() or MemberRole.PARENT,
                     )
                 )
             )

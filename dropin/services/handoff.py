@@ -29,7 +29,7 @@ from dropin.domain.rotation import (
     reassign,
 )
 from dropin.domain.session import Session, SessionChange
-from dropin.domain.states import MessageKind, Role, SessionStatus
+from dropin.domain.states import MemberRole, MessageKind, SessionStatus
 from dropin.errors import Conflict, Gone, Invalid, NotFound
 from dropin.services.common import emit, member_row
 from dropin.services.feeds import LinkMaker
@@ -43,7 +43,7 @@ HANDOFF = "handoff"
 SWAP = "swap"
 STEPS = HandoffPolicy()
 Step = Literal["confirm", "release"]
-Outcome = Literal[
+HandoffOutcome = Literal[
     "confirmed",
     "already_confirmed",
     "released",
@@ -224,7 +224,7 @@ def _reassign(
     uow.save(change, now)
 
 
-async def follow_link(db: Database, link: HandoffLink, *, now: datetime) -> Outcome:
+async def follow_link(db: Database, link: HandoffLink, *, now: datetime) -> HandoffOutcome:
     """Carry out a confirm / can't-make-it click. Safe to repeat."""
     async with db.read() as conn:
         row = (await conn.execute(select(sessions).where(sessions.c.id == link.session_id))).first()
@@ -263,7 +263,7 @@ async def request_swap(
                 "the member asking is not facilitating this session", code="not_facilitating"
             )
         other = await member_row(conn, taker)
-        if other.group_id != row.group_id or other.role != Role.FACILITATOR:
+        if other.group_id != row.group_id or other.role != MemberRole.FACILITATOR:
             raise NotFound("no such facilitator in this group", code="member_not_found")
         if taker in (row.lead_member_id, row.co_member_id):
             raise Conflict("that facilitator is already in this session", code="already_in")
@@ -295,7 +295,7 @@ def read_swap(secret: str, token: str, now: datetime) -> SwapOffer:
     return SwapOffer(s, f, t)
 
 
-async def accept_swap(db: Database, secret: str, token: str, *, now: datetime) -> Outcome:
+async def accept_swap(db: Database, secret: str, token: str, *, now: datetime) -> HandoffOutcome:
     """``taker`` takes ``asker``'s place (same role) if both are still where they were."""
     offer = read_swap(secret, token, now)
     s, f, t = offer.session_id, offer.asker, offer.taker

@@ -26,7 +26,7 @@ from dropin.store.db import Database
 # How far ahead the page looks for "the next drop-in".
 NEXT_WITHIN = timedelta(days=400)
 
-Status = Literal["open", "too_early", "ended", "cancelled", "removed", "no_place"]
+JoinStatus = Literal["open", "too_early", "ended", "cancelled", "removed", "no_place"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class NextSession:
 
 @dataclass(frozen=True)
 class JoinInfo:
-    status: Status
+    status: JoinStatus
     session_id: str
     title: str
     starts_at: datetime
@@ -74,7 +74,7 @@ def first_name(display_name: str) -> str:
     return (words[0] if words else display_name)[:40]
 
 
-def room_status(session: SessionView, place: RoomPlace, now: datetime) -> Status:
+def room_status(session: SessionView, place: RoomPlace, now: datetime) -> JoinStatus:
     """What the join page shows for this member and session at ``now``."""
     if session.status == SessionStatus.CANCELLED:
         return "cancelled"

@@ -25,7 +25,7 @@ from dropin.store.db import Database
 from dropin.store.tables import bookings
 
 RSVP = "rsvp"
-Action = Literal["accept", "decline"]
+RsvpAnswer = Literal["accept", "decline"]
 # The join link shows on the page from this long before the start (the room opens then).
 JOIN_OPENS = timedelta(minutes=15)
 # The page lists every session the member has a place in, and the next few others to book.
@@ -161,7 +161,7 @@ async def _cancel_for(
 
 
 def rsvp_url(
-    links: LinkMaker, session_id: str, member_id: str, action: Action, expires_at: datetime
+    links: LinkMaker, session_id: str, member_id: str, action: RsvpAnswer, expires_at: datetime
 ) -> str:
     """A signed link that books (accept) or cancels (decline) one member's place."""
     token = tokens.sign(
@@ -174,7 +174,7 @@ def rsvp_url(
 class Rsvp:
     session_id: str
     member_id: str
-    action: Action
+    action: RsvpAnswer
 
 
 def read_rsvp(secret: str, token: str, now: datetime) -> Rsvp:
@@ -186,10 +186,10 @@ def read_rsvp(secret: str, token: str, now: datetime) -> Rsvp:
     return Rsvp(s, m, "accept" if a == "accept" else "decline")
 
 
-Outcome = Literal["booked", "waitlisted", "already_booked", "cancelled", "nothing_to_cancel"]
+PageOutcome = Literal["booked", "waitlisted", "already_booked", "cancelled", "nothing_to_cancel"]
 
 
-async def apply_rsvp(db: Database, rsvp: Rsvp, *, now: datetime) -> Outcome:
+async def apply_rsvp(db: Database, rsvp: Rsvp, *, now: datetime) -> PageOutcome:
     """Carry out an RSVP. Safe to repeat: the second click reports the state it finds."""
     if rsvp.action == "accept":
         try:

@@ -25,7 +25,7 @@ from dropin.domain.rotation import (
     plan_rotation,
     reassign,
 )
-from dropin.domain.states import BookingStatus, Role, SessionStatus
+from dropin.domain.states import BookingStatus, MemberRole, SessionStatus
 from dropin.errors import Invalid
 from dropin.services.common import group_row, member_row
 from dropin.store.db import Database
@@ -162,7 +162,7 @@ async def _facilitators(conn: AsyncConnection, group_id: str) -> list[Facilitato
     found = (
         await conn.execute(
             select(members).where(
-                members.c.group_id == group_id, members.c.role == Role.FACILITATOR.value
+                members.c.group_id == group_id, members.c.role == MemberRole.FACILITATOR.value
             )
         )
     ).all()

@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dropin.domain.recurrence import local_day_bounds, resolve_local
 from dropin.domain.session import SessionEdit
-from dropin.domain.states import BookingStatus, Role, SessionStatus
+from dropin.domain.states import BookingStatus, MemberRole, SessionStatus
 from dropin.errors import Invalid, NotFound
 from dropin.services.common import group_row, session_row
-from dropin.services.views import AttendeeView, Facilitator, SessionView
+from dropin.services.views import AttendeeView, FacilitatorView, SessionView
 from dropin.store.db import Database
 from dropin.store.tables import bookings, groups, members, series, sessions
 from dropin.store.uow import UnitOfWork
@@ -57,8 +57,8 @@ def session_view(row: Row[Any]) -> SessionView:
         capacity=row.capacity,
         confirmed_count=row.confirmed_count,
         waitlist_count=row.waitlist_count,
-        lead=Facilitator(row.lead_member_id, row.lead_name) if row.lead_member_id else None,
-        co=Facilitator(row.co_member_id, row.co_name) if row.co_member_id else None,
+        lead=FacilitatorView(row.lead_member_id, row.lead_name) if row.lead_member_id else None,
+        co=FacilitatorView(row.co_member_id, row.co_name) if row.co_member_id else None,
         rescheduled=row.rescheduled,
         sequence=row.sequence,
     )
@@ -174,7 +174,7 @@ def _assign(
     session = uow.session(session_id)
     named = [m for m in (lead, co) if m is not None]
     roles = {
-        r.id: Role(r.role)
+        r.id: MemberRole(r.role)
         for r in conn.execute(
             select(members.c.id, members.c.role).where(
                 members.c.id.in_(named), members.c.group_id == session.group_id

@@ -52,7 +52,7 @@ class SeriesView:
 
 
 @dataclass(frozen=True)
-class Facilitator:
+class FacilitatorView:
     member_id: str
     display_name: str
 
@@ -71,8 +71,8 @@ class SessionView:
     capacity: int
     confirmed_count: int
     waitlist_count: int
-    lead: Facilitator | None
-    co: Facilitator | None
+    lead: FacilitatorView | None
+    co: FacilitatorView | None
     rescheduled: bool
     sequence: int
 

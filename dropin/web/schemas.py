@@ -11,7 +11,7 @@ from typing import Generic, TypeVar
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NaiveDatetime
 
 from dropin.domain.session import SessionEdit
-from dropin.domain.states import BookingStatus, Role, SessionStatus
+from dropin.domain.states import BookingStatus, MemberRole, SessionStatus
 
 ID_PATTERN = "^[0-9a-f]{32}$"
 
@@ -43,7 +43,7 @@ class GroupIn(_In):
 class MemberIn(_In):
     display_name: str = Field(min_length=1, max_length=40, description="First name or pseudonym")
     email: str = Field(min_length=3, max_length=254)
-    role: Role = Role.PARENT
+    role: MemberRole = MemberRole.PARENT
     discreet: bool | None = Field(None, description="Override the group's discreet setting")
     timezone: str | None = Field(None, max_length=64, description="Default: the group's zone")
 
@@ -269,7 +269,7 @@ class InvitationsOut(_Out):
 class JoinLinkOut(_Out):
     url: str
     expires_at: datetime
-    role: Role
+    role: MemberRole
 
 
 T = TypeVar("T")

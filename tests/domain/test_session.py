@@ -16,7 +16,7 @@ from dropin.domain.session import (
     SessionChange,
     SessionEdit,
 )
-from dropin.domain.states import AssignedBy, BookingStatus, MessageKind, Role, SessionStatus
+from dropin.domain.states import AssignedBy, BookingStatus, MemberRole, MessageKind, SessionStatus
 from dropin.errors import Conflict, Invalid, NotFound
 
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
@@ -294,7 +294,12 @@ def test_resize_promotes_only_when_places_are_added() -> None:
 
 # Facilitators ------------------------------------------------------------------------------
 
-ROLES = {"f1": Role.FACILITATOR, "f2": Role.FACILITATOR, "f3": Role.FACILITATOR, "p": Role.PARENT}
+ROLES = {
+    "f1": MemberRole.FACILITATOR,
+    "f2": MemberRole.FACILITATOR,
+    "f3": MemberRole.FACILITATOR,
+    "p": MemberRole.PARENT,
+}
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from dropin.domain.owed import REMINDERS
-from dropin.domain.states import BookingStatus, MessageKind, Role, SessionStatus
+from dropin.domain.states import BookingStatus, MemberRole, MessageKind, SessionStatus
 from dropin.errors import Conflict, NotFound
 from dropin.store.db import Database, count_outbox_rows
 from dropin.store.tables import bookings, members, outbox, sessions
@@ -40,7 +40,7 @@ async def invite_group(db: Database, session_id: str, *, now: datetime) -> int:
                 await conn.execute(
                     select(members.c.id).where(
                         members.c.group_id == session.group_id,
-                        members.c.role == Role.PARENT,
+                        members.c.role == MemberRole.PARENT,
                         members.c.id.not_in(booked),
                     )
                 )
