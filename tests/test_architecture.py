@@ -111,3 +111,35 @@ def test_imports_inside_functions_and_relative_imports_count(tmp_path: Path) -> 
         "signaling/x.py:2: imports dropin.web.state",
         "dropin/domain/y.py:1: imports dropin.store",
     ]
+
+
+def top_level_names(tree: ast.Module) -> list[str]:
+    """Classes and type aliases (capitalised, not CONSTANTS) a module defines at top level."""
+    names = []
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            names.append(node.name.lstrip("_"))
+        elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+            if name[:1].isupper() and not name.isupper():
+                names.append(name.lstrip("_"))
+    return names
+
+
+def test_distinct_things_have_distinct_names() -> None:
+    """No two modules define a class or type alias of the same name (issue 11, item 7)."""
+    where: dict[str, list[str]] = {}
+    for package in ("dropin", "signaling", "workers"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "migrations" in path.parts:
+                continue
+            rel = path.relative_to(ROOT).as_posix()
+            for name in top_level_names(ast.parse(path.read_text(), rel)):
+                where.setdefault(name, []).append(rel)
+    shared = {name: files for name, files in where.items() if len(files) > 1}
+    assert not shared, shared
+
+
+def test_the_name_check_sees_aliases_and_private_classes() -> None:
+    tree = ast.parse("class _Slot: ...\nKind = int\nLIMIT = 3\nclass Room: ...\n")
+    assert top_level_names(tree) == ["Slot", "Kind", "Room"]
