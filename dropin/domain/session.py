@@ -497,6 +497,29 @@ class Session:
         owed = tuple(Owed(MessageKind.FACILITATOR_ASSIGNED, m) for m in (lead, co) if m)
         return SessionChange(self, after, owed=owed)
 
+    def ask_swap(
+        self, asker: str, taker: str, *, roles: Mapping[str, MemberRole], now: datetime
+    ) -> SessionChange:
+        """``asker``, facilitating, asks ``taker`` (a facilitator of the group) to take over.
+
+        Nothing changes until ``taker`` accepts (:meth:`swap`); they are sent the request.
+        ``roles`` holds ``taker``'s role if they belong to the session's group.
+        """
+        if self.status != SessionStatus.SCHEDULED or now >= self.starts_at:
+            raise Conflict("only upcoming sessions can be swapped", code="session_not_open")
+        if asker not in self.facilitators:
+            raise Invalid(
+                "the member asking is not facilitating this session", code="not_facilitating"
+            )
+        if roles.get(taker) != MemberRole.FACILITATOR:
+            raise NotFound("no such facilitator in this group", code="member_not_found")
+        if taker in self.facilitators:
+            raise Conflict("that facilitator is already in this session", code="already_in")
+        if self.booking_of(taker) is not None:
+            raise Conflict("that facilitator holds a place in this session", code="member_booked")
+        request = Owed(MessageKind.SWAP_REQUEST, taker, other_member_id=asker)
+        return SessionChange(self, self, owed=(request,))
+
     def swap(self, asker: str, taker: str, now: datetime) -> SessionChange:
         """``taker`` takes ``asker``'s place, in the same role; a lead by swap has confirmed."""
         if self.lead == asker:

@@ -1,30 +1,20 @@
-"""Helpers shared by the use cases: ids, the outbox, lookups that raise NotFound."""
+"""Helpers shared by the use cases: ids and lookups that raise NotFound."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dropin.domain.states import MessageKind
 from dropin.errors import NotFound
-from dropin.store.db import count_outbox_rows
 from dropin.store.tables import groups, members, sessions
-from dropin.store.uow import outbox_insert
 
 
 def new_id() -> str:
     """A random, unguessable 32-hex-character id."""
     return uuid.uuid4().hex
-
-
-async def emit(conn: AsyncConnection, kind: MessageKind, now: datetime, **ids: str | None) -> None:
-    """Record in the current transaction that a message is owed (the transactional outbox)."""
-    await conn.execute(outbox_insert(kind, now, **ids))
-    count_outbox_rows(conn, 1)
 
 
 async def group_row(conn: AsyncConnection, group_id: str) -> Row[Any]:

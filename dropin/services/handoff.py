@@ -29,14 +29,13 @@ from dropin.domain.rotation import (
     reassign,
 )
 from dropin.domain.session import Session, SessionChange
-from dropin.domain.states import MemberRole, MessageKind, SessionStatus
-from dropin.errors import Conflict, Gone, Invalid, NotFound
-from dropin.services.common import emit, member_row
+from dropin.domain.states import MemberRole, SessionStatus
+from dropin.errors import Gone, NotFound
 from dropin.services.feeds import LinkMaker
 from dropin.services.links import link_subject
 from dropin.services.rota import POLICY, _facilitators, booked_facilitators, policy_for
 from dropin.store.db import Database
-from dropin.store.tables import groups, sessions
+from dropin.store.tables import groups, members, sessions
 from dropin.store.uow import UnitOfWork
 
 HANDOFF = "handoff"
@@ -252,31 +251,17 @@ async def request_swap(
     db: Database, session_id: str, asker: str, taker: str, *, now: datetime
 ) -> None:
     """``asker`` (in the session) asks ``taker`` (a facilitator of the group, not in it)."""
-    async with db.write() as conn:
-        row = (await conn.execute(select(sessions).where(sessions.c.id == session_id))).first()
-        if row is None:
-            raise NotFound("no such session", code="session_not_found")
-        if row.status != SessionStatus.SCHEDULED or now >= row.starts_at:
-            raise Conflict("only upcoming sessions can be swapped", code="session_not_open")
-        if asker not in (row.lead_member_id, row.co_member_id):
-            raise Invalid(
-                "the member asking is not facilitating this session", code="not_facilitating"
-            )
-        other = await member_row(conn, taker)
-        if other.group_id != row.group_id or other.role != MemberRole.FACILITATOR:
-            raise NotFound("no such facilitator in this group", code="member_not_found")
-        if taker in (row.lead_member_id, row.co_member_id):
-            raise Conflict("that facilitator is already in this session", code="already_in")
-        if taker in (await booked_facilitators(conn, [session_id])).get(session_id, set()):
-            raise Conflict("that facilitator holds a place in this session", code="member_booked")
-        await emit(
-            conn,
-            MessageKind.SWAP_REQUEST,
-            now,
-            session_id=session_id,
-            member_id=taker,
-            other_member_id=asker,
-        )
+    await db.run_write(_ask_swap, session_id, asker, taker, now)
+
+
+def _ask_swap(conn: Connection, session_id: str, asker: str, taker: str, now: datetime) -> None:
+    uow = UnitOfWork(conn)
+    session = uow.session(session_id)
+    role = conn.execute(
+        select(members.c.role).where(members.c.id == taker, members.c.group_id == session.group_id)
+    ).scalar_one_or_none()
+    roles = {} if role is None else {taker: MemberRole(role)}
+    uow.save(session.ask_swap(asker, taker, roles=roles, now=now), now)
 
 
 @dataclass(frozen=True)

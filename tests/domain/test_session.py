@@ -392,3 +392,30 @@ def test_handoff_steps_are_taken_once() -> None:
     confirmed = s.confirm_lead("f1", NOW)
     assert confirmed.after.handoff.lead_confirmed_at == NOW
     assert not s.confirm_lead("f2", NOW).changed
+
+
+@pytest.mark.parametrize(
+    ("s", "asker", "taker", "error", "code"),
+    [
+        (replace(full(), status=SessionStatus.CANCELLED), "f1", "f3", Conflict, "session_not_open"),
+        (replace(full(), starts_at=NOW), "f1", "f3", Conflict, "session_not_open"),
+        (full(), "m-a", "f3", Invalid, "not_facilitating"),
+        (full(), "f1", "p", NotFound, "member_not_found"),
+        (full(), "f1", "zz", NotFound, "member_not_found"),
+        (full(), "f1", "f2", Conflict, "already_in"),
+        (session(replace(booking("a"), member_id="f3"), lead="f1"), "f1", "f3", Conflict,
+         "member_booked"),
+    ],
+)  # fmt: skip
+def test_ask_swap_refused(
+    s: Session, asker: str, taker: str, error: type[Exception], code: str
+) -> None:
+    with pytest.raises(error) as refused:
+        s.ask_swap(asker, taker, roles=ROLES, now=NOW)
+    assert getattr(refused.value, "code", None) == code
+
+
+def test_ask_swap_owes_the_taker_a_request_and_changes_nothing() -> None:
+    change = full().ask_swap("f2", "f3", roles=ROLES, now=NOW)
+    assert change.after == change.before
+    assert change.owed == (Owed(MessageKind.SWAP_REQUEST, "f3", other_member_id="f2"),)
