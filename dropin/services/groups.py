@@ -19,6 +19,7 @@ from dropin.domain.recurrence import RecurrenceError, zone
 from dropin.domain.states import MemberRole
 from dropin.errors import Conflict, Invalid
 from dropin.services.common import group_row, member_row, new_id
+from dropin.services.edits import GroupEdit, MemberEdit, changed
 from dropin.services.views import GroupView, MemberView
 from dropin.store.db import Database
 from dropin.store.tables import groups, members
@@ -112,10 +113,9 @@ def _timezone(value: str) -> str:
     return value
 
 
-async def update_group(
-    db: Database, group_id: str, changes: dict[str, Any], *, now: datetime
-) -> GroupView:
+async def update_group(db: Database, group_id: str, edit: GroupEdit, *, now: datetime) -> GroupView:
     """Rename a group, or change its discreet / public / description settings."""
+    changes = changed(edit)
     values: dict[str, Any] = {}
     if "name" in changes:
         values["name"] = _name(changes["name"])
@@ -250,10 +250,11 @@ async def get_member(db: Database, member_id: str) -> MemberView:
 
 
 async def update_member(
-    db: Database, member_id: str, changes: dict[str, Any], *, now: datetime
+    db: Database, member_id: str, edit: MemberEdit, *, now: datetime
 ) -> MemberView:
     """Change a member's name, discreet preference, time zone (None: the group's) or, for a
     facilitator, rotation settings (weight, max_per_quarter, led_before)."""
+    changes = changed(edit)
     values: dict[str, Any] = {}
     try:
         if "display_name" in changes:

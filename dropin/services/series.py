@@ -33,6 +33,7 @@ from dropin.domain.session import MAX_CAPACITY, MAX_DURATION_MINUTES
 from dropin.domain.states import SessionStatus
 from dropin.errors import Conflict, Invalid, NotFound
 from dropin.services.common import group_row, new_id
+from dropin.services.edits import SeriesEdit, changed
 from dropin.services.views import SeriesView
 from dropin.store.db import Database
 from dropin.store.tables import series, sessions
@@ -218,20 +219,21 @@ async def list_series(db: Database, group_id: str) -> list[SeriesView]:
 async def update_series(
     db: Database,
     series_id: str,
-    changes: dict[str, Any],
+    edit: SeriesEdit,
     *,
     now: datetime,
     horizon_days: int,
 ) -> SeriesView:
     """Edit a series; its future sessions are re-planned and keep their bookings.
 
-    ``changes`` holds any of the :class:`SeriesInput` fields. Sessions that have started, and
+    ``edit`` gives any of the :class:`SeriesInput` fields. Sessions that have started, and
     sessions the organizer cancelled by hand, are never touched. See
     :mod:`dropin.domain.schedule` for how sessions and occurrences are aligned.
     """
     async with db.read() as conn:
         current = await _series_row(conn, series_id)
         group = await group_row(conn, current.group_id)
+    changes = changed(edit)
     merged = SeriesInput(
         title=changes.get("title", current.title),
         rrule=changes.get("rrule", current.rrule),

@@ -128,7 +128,7 @@ async def update_group(request: Request) -> Response:
     changes = body.model_dump(exclude_unset=True)
     _no_nulls({k: v for k, v in changes.items() if k != "organizer_email"})
     view = await groups.update_group(
-        app_state(request).db, request.path_params["group_id"], changes, now=utcnow()
+        app_state(request).db, request.path_params["group_id"], body.to_edit(), now=utcnow()
     )
     return model_response(_group_out(request, view))
 
@@ -167,7 +167,7 @@ async def update_member(request: Request) -> Response:
         if field in changes and changes[field] is None:
             raise Invalid(f"{field} cannot be null", code="invalid_fields")
     view = await groups.update_member(
-        app_state(request).db, request.path_params["member_id"], changes, now=utcnow()
+        app_state(request).db, request.path_params["member_id"], body.to_edit(), now=utcnow()
     )
     return model_response(_member_out(request, view))
 
@@ -209,11 +209,12 @@ async def list_series(request: Request) -> Response:
 async def update_series(request: Request) -> Response:
     await require_organizer(request)
     body = await parse(request, schemas.SeriesPatch)
+    _no_nulls(body.model_dump(exclude_unset=True))
     state = app_state(request)
     view = await series.update_series(
         state.db,
         request.path_params["series_id"],
-        _no_nulls(body.model_dump(exclude_unset=True)),
+        body.to_edit(),
         now=utcnow(),
         horizon_days=state.settings.horizon_days,
     )
@@ -243,6 +244,7 @@ async def get_session(request: Request) -> Response:
 async def update_session(request: Request) -> Response:
     await require_organizer(request)
     body = await parse(request, schemas.SessionPatch)
+    _no_nulls(body.model_dump(exclude_unset=True))
     state = app_state(request)
     session_id = request.path_params["session_id"]
     view = await sessions.update_session(state.db, session_id, body.to_edit(), now=utcnow())

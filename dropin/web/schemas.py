@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NaiveDatetime
 
 from dropin.domain.session import SessionEdit
 from dropin.domain.states import BookingStatus, MemberRole, SessionStatus
+from dropin.services.edits import GroupEdit, MemberEdit, SeriesEdit
 
 ID_PATTERN = "^[0-9a-f]{32}$"
 
@@ -62,6 +63,10 @@ class MemberPatch(_In):
         None, ge=0, le=1000, description="Facilitators: sessions led before using dropin"
     )
 
+    def to_edit(self) -> MemberEdit:
+        """The fields the request gave (null included: it clears ``timezone``/``discreet``)."""
+        return MemberEdit(**self.model_dump(exclude_unset=True))
+
 
 class UnavailableIn(_In):
     days: list[date] = Field(max_length=400, description="Local dates in the group's zone")
@@ -91,6 +96,9 @@ class GroupPatch(_In):
     description: str | None = Field(None, max_length=2000)
     organizer_email: str | None = Field(None, max_length=254)
 
+    def to_edit(self) -> GroupEdit:
+        return GroupEdit(**self.model_dump(exclude_unset=True))
+
 
 class SeriesIn(_In):
     title: str = Field(min_length=1, max_length=200, examples=["Evening drop-in"])
@@ -109,6 +117,9 @@ class SeriesPatch(_In):
     first_start: NaiveDatetime | None = None
     duration_minutes: int | None = Field(None, ge=1, le=1440)
     capacity: int | None = Field(None, ge=1, le=500)
+
+    def to_edit(self) -> SeriesEdit:
+        return SeriesEdit(**self.model_dump(exclude_unset=True))
 
 
 class SessionPatch(_In):

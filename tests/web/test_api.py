@@ -409,3 +409,31 @@ async def test_openapi_and_health(api: Api) -> None:
     ):
         assert path in spec["paths"], path
     assert (await api.ok("GET", "/healthz"))["status"] == "ok"
+
+
+async def test_patch_null_means_clear_only_where_clearing_means_something(api: Api) -> None:
+    """Left out keeps a value; null clears a member's zone or a group's alert address, and is
+    refused (422, nothing changed) where a field cannot be empty."""
+    g = await api.group(organizer_email="org@example.org")
+    s = await api.series(g["id"], first_start="2028-01-01T19:30:00")
+    ann = await api.member(g["id"], "Ann")
+    [session] = await api.sessions(g["id"], **{"from": "2028-03-01", "to": "2028-03-31"})
+    refused = [
+        (f"/api/v1/sessions/{session['id']}", {"capacity": None}),
+        (f"/api/v1/series/{s['id']}", {"title": None}),
+        (f"/api/v1/groups/{g['id']}", {"name": None}),
+        (f"/api/v1/members/{ann['id']}", {"display_name": None}),
+    ]
+    for path, body in refused:
+        r = await api.request("PATCH", path, json=body)
+        assert r.status_code == 422, (path, r.text)
+        assert r.json()["error"] == "invalid_fields"
+    assert (await api.ok("GET", f"/api/v1/sessions/{session['id']}"))["capacity"] == 10
+    moved = await api.ok("PATCH", f"/api/v1/members/{ann['id']}", json={"timezone": "UTC"})
+    assert moved["timezone"] == "UTC"
+    back = await api.ok("PATCH", f"/api/v1/members/{ann['id']}", json={"timezone": None})
+    assert back["timezone"] is None and back["display_name"] == "Ann"
+    cleared = await api.ok("PATCH", f"/api/v1/groups/{g['id']}", json={"organizer_email": None})
+    assert cleared["organizer_email"] is None and cleared["name"] == g["name"]
+    kept = await api.ok("PATCH", f"/api/v1/series/{s['id']}", json={"capacity": 12})
+    assert (kept["capacity"], kept["title"]) == (12, s["title"])
