@@ -14,16 +14,16 @@ from enum import Enum
 from typing import Any, Literal
 
 
-class _Unset(Enum):
+class _Keep(Enum):
     UNSET = "unset"
 
     def __repr__(self) -> str:
         return "UNSET"
 
 
-UNSET = _Unset.UNSET
+UNSET = _Keep.UNSET
 # The type of a field that may be left out.
-Unset = Literal[_Unset.UNSET]
+Unset = Literal[_Keep.UNSET]
 
 
 @dataclass(frozen=True)
