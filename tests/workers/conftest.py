@@ -15,23 +15,24 @@ from arq.worker import Worker
 from dropin.config import Settings
 from dropin.devredis import PrivateRedis
 from dropin.jobs import SWEEP_OUTBOX
+from tests.workers.mailkit import cert, mailer, server  # noqa: F401 (fixtures of test_mail*.py)
 from tests.workers.smtp import SmtpServer
 from workers.settings import worker_options
 
 
 @pytest.fixture
 def redis() -> Iterator[PrivateRedis]:
-    server = PrivateRedis().start()
-    yield server
-    server.stop()
+    private = PrivateRedis().start()
+    yield private
+    private.stop()
 
 
 @pytest.fixture
 def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
+    recording = SmtpServer()
+    recording.start()
+    yield recording
+    recording.stop()
 
 
 @pytest.fixture
