@@ -1,115 +1,41 @@
-"""Facilitator rotation as tables: fairness over 24 months, every rule, determinism, handoffs."""
+"""Facilitator rotation as tables: fairness over 24 months, tie-breaks, every rule, newcomers,
+impossible cases (builders in tests/domain/rotakit.py)."""
 
 from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from fractions import Fraction
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from dropin.domain.rotation import (
-    Assignment,
     Facilitator,
     RotaEntry,
     RotationPolicy,
     Slot,
     plan_rotation,
-    promote_co_to_lead,
-    reassign,
 )
-
-TZ = ZoneInfo("Europe/London")
-NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
-DEFAULT = RotationPolicy()
-NO_GAP = RotationPolicy(rest_gap_sessions=0)
-
-
-def second_tuesday(year: int, month: int) -> date:
-    day = date(year, month, 8)
-    return day + timedelta(days=(1 - day.weekday()) % 7)
-
-
-def monthly(n: int, first: tuple[int, int] = (2027, 1)) -> list[Slot]:
-    """``n`` sessions on the second Tuesday of each month, 19:30 London (across DST)."""
-    out = []
-    for i in range(n):
-        y, m = divmod(first[0] * 12 + first[1] - 1 + i, 12)
-        d = second_tuesday(y, m + 1)
-        local = datetime(d.year, d.month, d.day, 19, 30, tzinfo=TZ)
-        out.append(Slot(f"s{i:02d}", local.astimezone(UTC)))
-    return out
-
-
-SLOTS = monthly(24)
-
-
-def day_of(slot: Slot) -> date:
-    return slot.starts_at.astimezone(TZ).date()
-
-
-def fac(member: str, **kw: object) -> Facilitator:
-    """An experienced facilitator who joined long ago, unless told otherwise."""
-    args: dict[str, object] = {"joined_at": LONG_AGO, "led_before": 5}
-    args.update(kw)
-    return Facilitator(member, **args)  # type: ignore[arg-type]
-
-
-def new(member: str, **kw: object) -> Facilitator:
-    kw.setdefault("led_before", 0)
-    return fac(member, **kw)
-
-
-def plan(
-    facs: list[Facilitator],
-    slots: list[Slot] = SLOTS,
-    policy: RotationPolicy = DEFAULT,
-    history: list[RotaEntry] | None = None,
-) -> list[Assignment]:
-    return plan_rotation(facs, history or [], slots, policy, now=NOW, tz=TZ)
-
-
-def counts(rota: list[Assignment]) -> tuple[Counter[str], Counter[str]]:
-    both: Counter[str] = Counter()
-    leads: Counter[str] = Counter()
-    for a in rota:
-        both.update(p for p in (a.lead, a.co) if p is not None)
-        if a.lead is not None:
-            leads[a.lead] += 1
-    return both, leads
-
-
-def expected_shares(
-    facs: list[Facilitator], slots: list[Slot]
-) -> tuple[dict[str, Fraction], dict[str, Fraction]]:
-    """The weighted share, computed independently: per session, among those who had joined and
-    were available, two roles (one lead) split by weight."""
-    both = {f.member_id: Fraction(0) for f in facs}
-    leads = dict(both)
-    for slot in slots:
-        pool = [
-            f for f in facs if f.joined_at <= slot.starts_at and day_of(slot) not in f.unavailable
-        ]
-        total = sum(Fraction(str(f.weight)) for f in pool)
-        for f in pool:
-            both[f.member_id] += 2 * Fraction(str(f.weight)) / total
-            leads[f.member_id] += Fraction(str(f.weight)) / total
-    return both, leads
-
-
-def entry(a: Assignment, slots: list[Slot] = SLOTS) -> RotaEntry:
-    slot = next(s for s in slots if s.session_id == a.session_id)
-    return RotaEntry(a.session_id, slot.starts_at, a.lead, a.co)
-
+from tests.domain.rotakit import (
+    AWAY_MOST,
+    DEFAULT,
+    JOINS_AT_12,
+    LONG_AGO,
+    NO_GAP,
+    NOW,
+    SLOTS,
+    TZ,
+    counts,
+    day_of,
+    expected_shares,
+    fac,
+    monthly,
+    new,
+    plan,
+)
 
 # -- fairness over 24 monthly sessions ----------------------------------------------------------
 
-JOINS_AT_12 = SLOTS[12].starts_at - timedelta(days=3)
-AWAY_MOST = frozenset(day_of(s) for i, s in enumerate(SLOTS) if i % 3 != 0)
 
 FAIRNESS = [
     pytest.param([fac(m) for m in "abcd"], DEFAULT, 0, id="equal weights, 4"),
@@ -497,189 +423,3 @@ def test_an_empty_session_does_not_block_the_next() -> None:
     rota = plan([fac("a", unavailable=away), fac("b", unavailable=away)], SLOTS[:2])
     assert rota[0].lead is None
     assert {rota[1].lead, rota[1].co} == {"a", "b"} and rota[1].relaxed == ()
-
-
-# -- determinism --------------------------------------------------------------------------------
-
-
-def _busy_group() -> tuple[list[Facilitator], list[RotaEntry]]:
-    facs = [
-        fac("a", weight=2),
-        fac("b", max_per_quarter=2),
-        fac("c", unavailable=AWAY_MOST),
-        new("n"),
-        fac("z", joined_at=JOINS_AT_12),
-        fac("e", weight=0.5),
-    ]
-    held = [
-        RotaEntry("h1", NOW - timedelta(days=60), "a", "n"),
-        RotaEntry("h2", NOW - timedelta(days=30), "b", "c"),
-    ]
-    return facs, held
-
-
-def test_same_inputs_same_rota() -> None:
-    facs, held = _busy_group()
-    assert plan(facs, history=held) == plan(facs, history=held)
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_input_order_does_not_matter(seed: int) -> None:
-    facs, held = _busy_group()
-    expected = plan(facs, history=held)
-    rng = random.Random(seed)
-    facs2, held2, slots2 = list(facs), list(held), list(SLOTS)
-    for seq in (facs2, held2, slots2):
-        rng.shuffle(seq)
-    assert plan(facs2, slots2, history=held2) == expected
-
-
-def test_output_is_in_chronological_order() -> None:
-    rota = plan([fac(m) for m in "abcd"], list(reversed(SLOTS[:5])))
-    assert [a.session_id for a in rota] == [s.session_id for s in SLOTS[:5]]
-
-
-def test_planning_in_steps_equals_planning_at_once() -> None:
-    facs = [fac(m) for m in "abcde"]
-    whole = plan(facs, SLOTS[:10])
-    first = plan(facs, SLOTS[:4])
-    rest = plan(facs, SLOTS[4:10], history=[entry(a) for a in first])
-    assert first + rest == whole
-
-
-# -- "can't make it" and the 72 h handoff -------------------------------------------------------
-
-
-def test_reassign_excludes_and_keeps_the_other_one() -> None:
-    facs = [fac(m) for m in "abcdefg"]
-    rota = plan(facs, SLOTS[:6])
-    target = rota[3]
-    assert target.lead is not None and target.co is not None
-    history = [entry(a) for a in rota]  # the session's own entry is ignored
-    again = reassign(
-        SLOTS[3], facs, history, DEFAULT, now=NOW, tz=TZ, exclude={target.lead}, keep=target.co
-    )
-    assert target.lead not in (again.lead, again.co)
-    assert target.co in (again.lead, again.co)
-    assert again.lead is not None and again.co is not None
-    # Its neighbours' facilitators rest, as ever.
-    assert again.relaxed == ()
-    for near in (rota[2], rota[4]):
-        assert not {again.lead, again.co} & {near.lead, near.co}
-
-
-def test_reassign_without_keep_reruns_the_session() -> None:
-    facs = [fac(m) for m in "abcd"]
-    [x] = plan(facs, SLOTS[:1])
-    assert (x.lead, x.co) == ("a", "b")
-    y = reassign(SLOTS[0], facs, [], DEFAULT, now=NOW, tz=TZ, exclude={"a"})
-    assert (y.lead, y.co) == ("b", "c")
-
-
-def test_reassign_keeps_a_new_co_as_co_under_an_experienced_lead() -> None:
-    facs = [fac("a"), new("n"), new("m"), fac("b"), fac("c")]
-    z = reassign(SLOTS[0], facs, [], NO_GAP, now=NOW, tz=TZ, exclude={"a", "b"}, keep="n")
-    assert (z.lead, z.co, z.relaxed) == ("c", "n", ())
-
-
-def test_reassign_ignores_keep_when_they_no_longer_pass_the_rules() -> None:
-    away = fac("k", unavailable=frozenset({day_of(SLOTS[0])}))
-    z = reassign(
-        SLOTS[0],
-        [away, *(fac(m) for m in "abc")],
-        [],
-        DEFAULT,
-        now=NOW,
-        tz=TZ,
-        exclude={"a"},
-        keep="k",
-    )
-    assert (z.lead, z.co) == ("b", "c")
-
-
-def test_reassign_with_nobody_left() -> None:
-    facs = [fac("a"), new("n"), new("m"), fac("b")]
-    z = reassign(SLOTS[0], facs, [], NO_GAP, now=NOW, tz=TZ, exclude={"a", "b"}, keep="n")
-    assert (z.lead, z.co) == (None, None)
-    assert "can't make it: a, b; new, with no experienced facilitator free to pair with: m, n" in (
-        z.reason
-    )
-
-
-def test_promote_experienced_co() -> None:
-    facs = [fac(m) for m in "abcd"]
-    current = Assignment("s00", "a", "b")
-    x = promote_co_to_lead(current, SLOTS[0], facs, [], DEFAULT, now=NOW, tz=TZ)
-    assert x.lead == "b" and x.co not in (None, "a", "b")
-
-
-def test_promote_a_new_co_who_never_co_facilitated_gets_an_experienced_lead_instead() -> None:
-    facs = [fac("a"), new("n"), fac("c"), fac("d")]
-    current = Assignment("s00", "a", "n")
-    x = promote_co_to_lead(current, SLOTS[0], facs, [], DEFAULT, now=NOW, tz=TZ)
-    assert x.co == "n" and x.lead in ("c", "d")
-
-
-def test_promote_a_new_co_who_has_co_facilitated_needs_an_experienced_new_co() -> None:
-    held = [RotaEntry("h", NOW - timedelta(days=40), "a", "n")]
-    facs = [fac("a"), new("n"), new("m"), fac("d")]
-    current = Assignment("s00", "a", "n")
-    x = promote_co_to_lead(current, SLOTS[0], facs, held, NO_GAP, now=NOW, tz=TZ)
-    assert (x.lead, x.co) == ("n", "d")
-
-
-def test_promote_without_a_co_reruns_without_the_lead() -> None:
-    facs = [fac("a"), fac("b"), fac("c")]
-    current = Assignment("s00", "a", None)
-    x = promote_co_to_lead(current, SLOTS[0], facs, [], DEFAULT, now=NOW, tz=TZ)
-    assert "a" not in (x.lead, x.co) and x.lead is not None and x.co is not None
-
-
-def test_promote_with_nobody_left_says_so() -> None:
-    x = promote_co_to_lead(
-        Assignment("s00", "a", "b"), SLOTS[0], [fac("a"), fac("b")], [], DEFAULT, now=NOW, tz=TZ
-    )
-    assert (x.lead, x.co, x.relaxed) == ("b", None, ("no_co",))
-    assert "can't make it: a" in x.reason
-
-
-# -- bad input ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("call", "message"),
-    [
-        (lambda: plan([fac("a"), fac("a")], SLOTS[:1]), "appears twice"),
-        (lambda: plan([fac("a")], [SLOTS[0], SLOTS[0]]), "appears twice"),
-        (
-            lambda: plan([fac("a")], SLOTS[:1], history=[RotaEntry("s00", NOW, "a", None)]),
-            "already in the history",
-        ),
-        (lambda: plan([fac("a")], [Slot("x", NOW - timedelta(minutes=1))]), "before now"),
-        (lambda: plan([fac("a")], [Slot("x", datetime(2027, 1, 1))]), "timezone-aware"),
-        (lambda: fac("a", joined_at=datetime(2020, 1, 1)), "timezone-aware"),
-        (lambda: fac("a", weight=0), "positive"),
-        (lambda: fac("a", weight=float("nan")), "positive"),
-        (lambda: RotationPolicy(window=timedelta(0)), "window"),
-        (
-            lambda: plan([fac("a")], SLOTS[:1], history=[RotaEntry("h", NOW, "a", "a")]),
-            "same lead and co",
-        ),
-        (
-            lambda: promote_co_to_lead(
-                Assignment("other", "a", "b"), SLOTS[0], [], [], DEFAULT, now=NOW, tz=TZ
-            ),
-            "different sessions",
-        ),
-    ],
-)
-def test_bad_input_is_a_clear_error(call: object, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        call()  # type: ignore[operator]
-
-
-def test_inputs_are_not_mutated() -> None:
-    facs, held = _busy_group()
-    before = [replace(f) for f in facs], list(held)
-    plan(facs, history=held)
-    assert (facs, held) == before
