@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from enum import Enum
 from zoneinfo import ZoneInfo
 
 from dropin.domain.booking import BookingRefused, QueuedBooking, Seats, decide, to_promote
@@ -124,9 +125,31 @@ class SessionChange:
         )
 
 
+class Known(Enum):
+    """Which of a session's active bookings a loaded :class:`Session` holds.
+
+    A decision loads what it needs and no more (a booking into a session of a hundred needs
+    only the counts): ``NONE`` for a booking or a change of facilitator, ``WAITLIST`` (every
+    waitlisted booking) to promote, ``ALL`` to tell everyone or to ask whether a member holds
+    a place. A method that needs more than was loaded says so (:class:`NotLoaded`).
+    """
+
+    NONE = 0
+    WAITLIST = 1
+    ALL = 2
+
+
+class NotLoaded(RuntimeError):
+    """A decision needed bookings the session was not loaded with (a programming error)."""
+
+
 @dataclass(frozen=True)
 class Session:
-    """A session with its active bookings (confirmed and waitlisted), as one consistent unit."""
+    """A session with its seat counts and the active bookings its decision needs.
+
+    ``confirmed_count`` and ``waitlist_count`` are always whole; ``bookings`` holds what
+    ``known`` says (see :class:`Known`), and the two always agree.
+    """
 
     id: str
     group_id: str
@@ -147,23 +170,34 @@ class Session:
     assigned_by: AssignedBy | None = None
     rotation_note: str | None = None
     handoff: HandoffMarks = field(default_factory=HandoffMarks)
+    confirmed_count: int = 0
+    waitlist_count: int = 0
     bookings: tuple[Booking, ...] = ()
+    known: Known = Known.ALL
+
+    def __post_init__(self) -> None:
+        queued = sum(1 for b in self.bookings if b.status == BookingStatus.WAITLISTED)
+        confirmed = sum(1 for b in self.bookings if b.status == BookingStatus.CONFIRMED)
+        whole = {
+            Known.NONE: not self.bookings,
+            Known.WAITLIST: confirmed == 0 and queued == self.waitlist_count,
+            Known.ALL: (confirmed, queued) == (self.confirmed_count, self.waitlist_count),
+        }
+        if not whole[self.known]:
+            raise ValueError(f"session {self.id}: bookings and counts disagree")
 
     # What follows from the bookings ------------------------------------------------------
 
-    @property
-    def confirmed_count(self) -> int:
-        return sum(1 for b in self.bookings if b.status == BookingStatus.CONFIRMED)
+    def _needs(self, known: Known, what: str) -> None:
+        if self.known.value < known.value:
+            raise NotLoaded(f"{what} needs {known.name} bookings; loaded: {self.known.name}")
 
     @property
     def waitlist(self) -> list[Booking]:
         """Waitlisted bookings, first in line first."""
+        self._needs(Known.WAITLIST, "the waitlist")
         queued = [b for b in self.bookings if b.status == BookingStatus.WAITLISTED]
         return sorted(queued, key=lambda b: b.waitlist_seq or 0)
-
-    @property
-    def waitlist_count(self) -> int:
-        return sum(1 for b in self.bookings if b.status == BookingStatus.WAITLISTED)
 
     @property
     def facilitators(self) -> tuple[str, ...]:
@@ -174,12 +208,16 @@ class Session:
 
     def booking_of(self, member_id: str) -> Booking | None:
         """The member's active booking, if any."""
+        self._needs(Known.ALL, "a member's booking")
         return next((b for b in self.bookings if b.member_id == member_id), None)
 
     def waitlist_position(self, booking_id: str) -> int | None:
         """1-based place in the queue of a waitlisted booking."""
         ids = [b.id for b in self.waitlist]
         return ids.index(booking_id) + 1 if booking_id in ids else None
+
+    def _holding(self, booking: Booking) -> tuple[Booking, ...]:
+        return _hold(self.known, self.bookings, booking)
 
     # Bookings ----------------------------------------------------------------------------
 
@@ -189,8 +227,9 @@ class Session:
         """Book ``member_id``: confirmed while places remain, else at the back of the queue.
 
         ``earlier`` is the member's previous booking row for this session (a cancelled one is
-        re-used, with a higher revision); ``new_id`` names the row if there is none.
-        Conflict: ``facilitating``, ``already_booked``, ``session_cancelled``, ``session_over``.
+        re-used, with a higher revision); ``new_id`` names the row if there is none. Needs only
+        the counts. Conflict: ``facilitating``, ``already_booked``, ``session_cancelled``,
+        ``session_over``.
         """
         if member_id in self.facilitators:
             raise Conflict("this member facilitates this session", code="facilitating")
@@ -201,7 +240,8 @@ class Session:
             status = decide(seats, now)
         except BookingRefused as exc:
             raise Conflict(exc.detail, code=exc.code) from None
-        seq = self.next_waitlist_seq if status == BookingStatus.WAITLISTED else None
+        waits = status == BookingStatus.WAITLISTED
+        seq = self.next_waitlist_seq if waits else None
         booking = (
             Booking(new_id, member_id, status, seq, 0, now, now)
             if earlier is None
@@ -215,14 +255,12 @@ class Session:
         )
         after = replace(
             self,
-            bookings=(*self.bookings, booking),
-            next_waitlist_seq=self.next_waitlist_seq + (seq is not None),
+            bookings=self._holding(booking),
+            next_waitlist_seq=self.next_waitlist_seq + waits,
+            confirmed_count=self.confirmed_count + (not waits),
+            waitlist_count=self.waitlist_count + waits,
         )
-        kind = (
-            MessageKind.BOOKING_CONFIRMED
-            if status == BookingStatus.CONFIRMED
-            else MessageKind.BOOKING_WAITLISTED
-        )
+        kind = MessageKind.BOOKING_WAITLISTED if waits else MessageKind.BOOKING_CONFIRMED
         return SessionChange(
             before=self,
             after=after,
@@ -231,13 +269,18 @@ class Session:
             owed=(Owed(kind, member_id, booking.id),),
         )
 
-    def cancel_booking(self, booking_id: str, now: datetime) -> SessionChange:
-        """Cancel an active booking; a freed place goes to the first in the queue at once."""
-        booking = next((b for b in self.bookings if b.id == booking_id), None)
-        if booking is None:
-            raise NotFound("no such booking", code="booking_not_found")
+    def cancel_booking(self, booking: Booking, now: datetime) -> SessionChange:
+        """Cancel an active booking; a freed place goes to the first in the queue at once.
+
+        Cancelling a confirmed place needs the waitlist loaded (it promotes).
+        """
+        if booking.status == BookingStatus.CANCELLED:
+            raise ValueError("the booking is already cancelled")
         if self.is_over(now):
             raise Conflict("this session is over", code="session_over")
+        freed = booking.status == BookingStatus.CONFIRMED
+        if freed:
+            self._needs(Known.WAITLIST, "cancelling a confirmed place")
         cancelled = replace(
             booking,
             status=BookingStatus.CANCELLED,
@@ -245,16 +288,19 @@ class Session:
             revision=booking.revision + 1,
             updated_at=now,
         )
-        after = replace(self, bookings=tuple(b for b in self.bookings if b.id != booking_id))
+        after = replace(
+            self,
+            bookings=self._holding(cancelled),
+            confirmed_count=self.confirmed_count - freed,
+            waitlist_count=self.waitlist_count - (not freed),
+        )
         change = SessionChange(
             before=self,
             after=after,
             updated=(cancelled,),
             owed=(Owed(MessageKind.BOOKING_CANCELLED, booking.member_id, booking.id),),
         )
-        if booking.status == BookingStatus.CONFIRMED:
-            return change.then(after.promote(now))
-        return change
+        return change.then(after.promote(now)) if freed else change
 
     def promote(self, now: datetime) -> SessionChange:
         """Confirm waitlisted bookings while places are free, first in line first."""
@@ -279,7 +325,15 @@ class Session:
             for b in waiting
             if b.id in chosen
         }
-        after = replace(self, bookings=tuple(promoted.get(b.id, b) for b in self.bookings))
+        held = self.bookings
+        for b in promoted.values():
+            held = _hold(self.known, held, b)
+        after = replace(
+            self,
+            bookings=held,
+            confirmed_count=self.confirmed_count + len(chosen),
+            waitlist_count=self.waitlist_count - len(chosen),
+        )
         return SessionChange(
             before=self,
             after=after,
@@ -400,6 +454,7 @@ class Session:
 
     def tell_everyone(self, kind: MessageKind) -> tuple[Owed, ...]:
         """``kind`` owed to every active booking, then to each facilitator."""
+        self._needs(Known.ALL, "telling everyone")
         booked = tuple(Owed(kind, b.member_id, b.id) for b in self.bookings)
         return booked + tuple(Owed(kind, m) for m in sorted(set(self.facilitators)))
 
@@ -572,6 +627,16 @@ class Session:
             return SessionChange(self, self)
         after = replace(self, handoff=replace(self.handoff, alerted_at=now))
         return SessionChange(self, after, owed=(Owed(MessageKind.ORGANIZER_ALERT, None),))
+
+
+def _hold(known: Known, held: tuple[Booking, ...], booking: Booking) -> tuple[Booking, ...]:
+    """``held`` with ``booking`` as it is now, kept only where ``known`` keeps such a booking."""
+    others = tuple(b for b in held if b.id != booking.id)
+    keep = booking.status != BookingStatus.CANCELLED and (
+        known == Known.ALL
+        or (known == Known.WAITLIST and booking.status == BookingStatus.WAITLISTED)
+    )
+    return (*others, booking) if keep else others
 
 
 def _roles(session: Session) -> dict[str, FacilitatorRole]:

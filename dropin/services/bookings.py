@@ -15,13 +15,13 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dropin.domain.session import Booking, Session, SessionChange
+from dropin.domain.session import Booking, Known, SessionChange
 from dropin.domain.states import BookingStatus
 from dropin.errors import NotFound
 from dropin.services.common import new_id
 from dropin.services.views import BookingView
 from dropin.store.db import Database
-from dropin.store.tables import bookings, members
+from dropin.store.tables import bookings
 from dropin.store.uow import UnitOfWork, booking_from_row
 
 
@@ -77,17 +77,17 @@ async def book_seat(db: Database, session_id: str, member_id: str, *, now: datet
 
 def _book(conn: Connection, session_id: str, member_id: str, now: datetime) -> BookingView:
     uow = UnitOfWork(conn)
-    session = uow.session(session_id)
-    member_group = conn.execute(
-        select(members.c.group_id).where(members.c.id == member_id)
-    ).scalar_one_or_none()
+    # The counts decide a booking: no need to load the session's other bookings.
+    session = uow.session(session_id, known=Known.NONE)
+    member_group, earlier = uow.member_and_booking(session_id, member_id)
     if member_group != session.group_id:
         raise NotFound("no such member in this session's group", code="member_not_found")
-    earlier = uow.booking_of(session_id, member_id)
     change = session.book(member_id, new_id=new_id(), earlier=earlier, now=now)
     uow.save(change, now)
     booking = _changed_booking(change, member_id)
-    return _view(session_id, booking, change.after.waitlist_position(booking.id))
+    # A new waitlisted booking is the last in the queue.
+    waiting = booking.status == BookingStatus.WAITLISTED
+    return _view(session_id, booking, change.after.waitlist_count if waiting else None)
 
 
 def _changed_booking(change: SessionChange, member_id: str) -> Booking:
@@ -106,12 +106,13 @@ async def cancel_booking(db: Database, booking_id: str, *, now: datetime) -> Boo
 def _cancel(conn: Connection, booking_id: str, now: datetime) -> BookingView:
     uow = UnitOfWork(conn)
     session_id, _ = uow.booking(booking_id)
-    session: Session = uow.session(session_id)
+    # The waitlist: a freed place is offered to the first in line in the same change.
+    session = uow.session(session_id, known=Known.WAITLIST)
     # Read again under the session's lock: the booking may have changed while we waited.
     _, booking = uow.booking(booking_id)
     if booking.status == BookingStatus.CANCELLED:
         return _view(session_id, booking, None)
-    change = session.cancel_booking(booking_id, now)
+    change = session.cancel_booking(booking, now)
     uow.save(change, now)
     return _view(session_id, _changed_booking(change, booking.member_id), None, change.promoted)
 

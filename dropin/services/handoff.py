@@ -28,7 +28,7 @@ from dropin.domain.rotation import (
     promote_co_to_lead,
     reassign,
 )
-from dropin.domain.session import Session, SessionChange
+from dropin.domain.session import Known, Session, SessionChange
 from dropin.domain.states import MemberRole, SessionStatus
 from dropin.errors import Gone, NotFound
 from dropin.services.feeds import LinkMaker
@@ -133,7 +133,7 @@ def _decide(
 ) -> None:
     """Load the session under its lock, let ``decide`` choose, save what it chose."""
     uow = UnitOfWork(conn)
-    uow.save(decide(uow.session(session_id)), now)
+    uow.save(decide(uow.session(session_id, known=Known.NONE)), now)
 
 
 # Changes of facilitator ---------------------------------------------------------------------
@@ -204,7 +204,7 @@ def _decide_locked(
 ) -> None:
     """:func:`_decide` for a caller that already holds the session's lock."""
     uow = UnitOfWork(conn)
-    uow.save(decide(uow.session(session_id, lock=False)), now)
+    uow.save(decide(uow.session(session_id, known=Known.NONE, lock=False)), now)
 
 
 def _reassign(
@@ -216,7 +216,8 @@ def _reassign(
     now: datetime,
 ) -> None:
     uow = UnitOfWork(conn)
-    session = uow.session(session_id, lock=False)  # the caller holds the group's lock
+    # The caller holds the group's lock; who leads needs no bookings.
+    session = uow.session(session_id, known=Known.NONE, lock=False)
     change = session.reassign(plan.lead, plan.co, note=plan.reason, handed_over_at=handed_over_at)
     if plan.lead is None and alert_due:
         change = change.then(change.after.alert_organizer(now))

@@ -25,6 +25,7 @@ from dropin.domain.rotation import (
     plan_rotation,
     reassign,
 )
+from dropin.domain.session import Known
 from dropin.domain.states import BookingStatus, MemberRole, SessionStatus
 from dropin.errors import Invalid
 from dropin.services.common import group_row, member_row
@@ -155,7 +156,7 @@ async def _write(conn: AsyncConnection, a: Assignment, now: datetime) -> None:
 
 def _fill(conn: Connection, a: Assignment, now: datetime) -> None:
     uow = UnitOfWork(conn)
-    uow.save(uow.session(a.session_id).fill(a.lead, a.co, note=a.reason), now)
+    uow.save(uow.session(a.session_id, known=Known.NONE).fill(a.lead, a.co, note=a.reason), now)
 
 
 async def _facilitators(conn: AsyncConnection, group_id: str) -> list[Facilitator]:

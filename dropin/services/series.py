@@ -29,7 +29,7 @@ from dropin.domain.schedule import (
     replan,
     tolerance,
 )
-from dropin.domain.session import MAX_CAPACITY, MAX_DURATION_MINUTES
+from dropin.domain.session import MAX_CAPACITY, MAX_DURATION_MINUTES, Known
 from dropin.domain.states import SessionStatus
 from dropin.errors import Conflict, Invalid, NotFound
 from dropin.services.common import group_row, new_id
@@ -339,7 +339,7 @@ def _retire(conn: Connection, session_id: str, now: datetime) -> None:
 
 def _resize_one(conn: Connection, session_id: str, capacity: int, now: datetime) -> None:
     uow = UnitOfWork(conn)
-    uow.save(uow.session(session_id).resize(capacity, now), now)
+    uow.save(uow.session(session_id, known=Known.WAITLIST).resize(capacity, now), now)
 
 
 def _cancelled_by_hand(row: Row[Any]) -> bool:

@@ -18,13 +18,14 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Row, select
+from sqlalchemy import Insert, Row, bindparam, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from dropin.domain.session import (
     Booking,
     HandoffMarks,
+    Known,
     Owed,
     Session,
     SessionChange,
@@ -39,12 +40,14 @@ from dropin.domain.states import (
 )
 from dropin.errors import Conflict, NotFound
 from dropin.store.db import count_outbox_rows
-from dropin.store.tables import bookings, outbox, sessions
+from dropin.store.tables import bookings, members, outbox, sessions
 
 # Columns whose change is bookkeeping, not a change to the session a calendar or feed shows:
 # they leave ``updated_at`` (the feeds' Last-Modified) alone.
 _BOOKKEEPING = frozenset(
     {
+        "confirmed_count",
+        "waitlist_count",
         "next_waitlist_seq",
         "rotation_note",
         "lead_notified_at",
@@ -83,8 +86,46 @@ def outbox_insert(
 
 def owe(conn: Connection, kind: MessageKind, now: datetime, **ids: str | None) -> None:
     """Write one outbox row (a message owed) in ``conn``'s transaction, and count it."""
-    conn.execute(outbox_insert(kind, now, **ids))
+    row = {"session_id": None, "member_id": None, "booking_id": None, "other_member_id": None}
+    conn.execute(_INSERT_OUTBOX, {**row, **ids, "kind": MessageKind(kind).value, "created_at": now})
     count_outbox_rows(conn, 1)
+
+
+# Statements of the hot paths, built once: a booking runs these hundreds of times a second, and
+# building a statement costs more than SQLite takes to run it.
+_SESSION = select(sessions).where(sessions.c.id == bindparam("b_session_id"))
+_SESSION_LOCKED = _SESSION.with_for_update()
+_ACTIVE_BOOKINGS = (
+    select(bookings)
+    .where(
+        bookings.c.session_id == bindparam("b_session_id"),
+        bookings.c.status != BookingStatus.CANCELLED.value,
+    )
+    .order_by(bookings.c.created_at, bookings.c.id)
+)
+_WAITLISTED_BOOKINGS = (
+    select(bookings)
+    .where(
+        bookings.c.session_id == bindparam("b_session_id"),
+        bookings.c.status == BookingStatus.WAITLISTED.value,
+    )
+    .order_by(bookings.c.created_at, bookings.c.id)
+)
+_MEMBER_AND_BOOKING = (
+    select(members.c.group_id.label("member_group"), bookings)
+    .select_from(members)
+    .outerjoin(
+        bookings,
+        (bookings.c.member_id == members.c.id)
+        & (bookings.c.session_id == bindparam("b_session_id")),
+    )
+    .where(members.c.id == bindparam("b_member_id"))
+)
+_UPDATE_SESSION = sessions.update().where(sessions.c.id == bindparam("b_session_id"))
+_UPDATE_BOOKING = bookings.update().where(
+    bookings.c.id == bindparam("b_booking_id"), bookings.c.revision == bindparam("b_revision")
+)
+_INSERT_OUTBOX = outbox.insert().values(status=OutboxStatus.PENDING.value, attempts=0)
 
 
 class UnitOfWork:
@@ -93,28 +134,24 @@ class UnitOfWork:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def session(self, session_id: str, *, lock: bool = True) -> Session:
-        """The session and its active bookings; ``lock`` serializes deciders on its row.
+    def session(self, session_id: str, *, known: Known = Known.ALL, lock: bool = True) -> Session:
+        """The session with the active bookings ``known`` asks for (:class:`Known`).
+
+        ``lock`` serializes deciders on the session's row.
 
         PostgreSQL: ``SELECT … FOR UPDATE``. SQLite ignores it; its write transactions are
         already serialized (:mod:`dropin.store.db`). The lock is taken in a statement of its
         own: a transaction that waited for it must read the bookings *after* getting it.
         """
-        query = select(sessions).where(sessions.c.id == session_id)
-        if lock:
-            query = query.with_for_update()
-        row = self.conn.execute(query).first()
+        query = _SESSION_LOCKED if lock else _SESSION
+        row = self.conn.execute(query, {"b_session_id": session_id}).first()
         if row is None:
             raise NotFound("no such session", code="session_not_found")
-        active = self.conn.execute(
-            select(bookings)
-            .where(
-                bookings.c.session_id == session_id,
-                bookings.c.status != BookingStatus.CANCELLED.value,
-            )
-            .order_by(bookings.c.created_at, bookings.c.id)
-        ).all()
-        return session_from_row(row, tuple(booking_from_row(b) for b in active))
+        if known == Known.NONE:
+            return session_from_row(row, (), known)
+        query = _ACTIVE_BOOKINGS if known == Known.ALL else _WAITLISTED_BOOKINGS
+        active = self.conn.execute(query, {"b_session_id": session_id}).all()
+        return session_from_row(row, tuple(booking_from_row(b) for b in active), known)
 
     def booking(self, booking_id: str) -> tuple[str, Booking]:
         """A booking (any status) and its session's id."""
@@ -123,14 +160,17 @@ class UnitOfWork:
             raise NotFound("no such booking", code="booking_not_found")
         return row.session_id, booking_from_row(row)
 
-    def booking_of(self, session_id: str, member_id: str) -> Booking | None:
-        """The member's booking row for the session, whatever its status."""
+    def member_and_booking(
+        self, session_id: str, member_id: str
+    ) -> tuple[str | None, Booking | None]:
+        """The member's group (None: no such member) and their booking row for the session,
+        whatever its status, in one query."""
         row = self.conn.execute(
-            select(bookings).where(
-                bookings.c.session_id == session_id, bookings.c.member_id == member_id
-            )
+            _MEMBER_AND_BOOKING, {"b_session_id": session_id, "b_member_id": member_id}
         ).first()
-        return None if row is None else booking_from_row(row)
+        if row is None:
+            return None, None
+        return row.member_group, None if row.id is None else booking_from_row(row)
 
     def save(self, change: SessionChange, now: datetime) -> None:
         """Write the change: session row, booking rows, then one outbox row per owed message."""
@@ -139,11 +179,8 @@ class UnitOfWork:
         values = {k: v for k, v in session_values(after).items() if was[k] != v}
         if values.keys() - _BOOKKEEPING:
             values["updated_at"] = now
-        if change.inserted or change.updated:
-            values["confirmed_count"] = after.confirmed_count
-            values["waitlist_count"] = after.waitlist_count
         if values:
-            self.conn.execute(sessions.update().where(sessions.c.id == after.id).values(**values))
+            self.conn.execute(_UPDATE_SESSION, {"b_session_id": after.id, **values})
         for booking in change.inserted:
             self._insert(after.id, booking)
         for booking in change.updated:
@@ -167,7 +204,7 @@ class UnitOfWork:
             # A savepoint keeps the transaction usable if the unique key fires (PostgreSQL).
             with self.conn.begin_nested():
                 self.conn.execute(
-                    bookings.insert().values(session_id=session_id, **booking_values(booking))
+                    bookings.insert(), {"session_id": session_id, **booking_values(booking)}
                 )
         except IntegrityError:
             # Only reachable if the session lock was bypassed; never a 500, never two rows.
@@ -176,18 +213,19 @@ class UnitOfWork:
     def _update(self, booking: Booking) -> None:
         values = booking_values(booking)
         del values["id"], values["created_at"]
+        # The row must be as it was loaded: the revision rises with every change.
         done = self.conn.execute(
-            bookings.update()
-            # The row must be as it was loaded: the revision rises with every change.
-            .where(bookings.c.id == booking.id, bookings.c.revision == booking.revision - 1)
-            .values(**values)
+            _UPDATE_BOOKING,
+            {"b_booking_id": booking.id, "b_revision": booking.revision - 1, **values},
         )
         if done.rowcount != 1:
             raise Conflict("this booking changed meanwhile; try again", code="booking_changed")
 
 
-def session_from_row(row: Row[Any], active: tuple[Booking, ...] = ()) -> Session:
-    """The aggregate from a ``sessions`` row and its active bookings."""
+def session_from_row(
+    row: Row[Any], active: tuple[Booking, ...] = (), known: Known = Known.NONE
+) -> Session:
+    """The aggregate from a ``sessions`` row and the active bookings ``known`` says."""
     return Session(
         id=row.id,
         group_id=row.group_id,
@@ -209,7 +247,10 @@ def session_from_row(row: Row[Any], active: tuple[Booking, ...] = ()) -> Session
             handed_over_at=row.handed_over_at,
             alerted_at=row.alerted_at,
         ),
+        confirmed_count=row.confirmed_count,
+        waitlist_count=row.waitlist_count,
         bookings=active,
+        known=known,
     )
 
 
@@ -224,6 +265,8 @@ def session_values(s: Session) -> dict[str, Any]:
         "co_member_id": s.co,
         "sequence": s.sequence,
         "next_waitlist_seq": s.next_waitlist_seq,
+        "confirmed_count": s.confirmed_count,
+        "waitlist_count": s.waitlist_count,
         "rescheduled": s.rescheduled,
         "retired": s.retired,
         "facilitators_by": s.assigned_by.value if s.assigned_by else None,
@@ -235,10 +278,14 @@ def session_values(s: Session) -> dict[str, Any]:
     }
 
 
+_BOOKING_COLUMNS = tuple(f.name for f in fields(Booking))
+
+
 def booking_from_row(row: Row[Any]) -> Booking:
-    found = {f.name: getattr(row, f.name) for f in fields(Booking)}
-    return Booking(**{**found, "status": BookingStatus(row.status)})
+    found = row._mapping
+    values = {name: found[name] for name in _BOOKING_COLUMNS}
+    return Booking(**values | {"status": BookingStatus(found["status"])})
 
 
 def booking_values(b: Booking) -> dict[str, Any]:
-    return {f.name: getattr(b, f.name) for f in fields(Booking)} | {"status": b.status.value}
+    return {name: getattr(b, name) for name in _BOOKING_COLUMNS} | {"status": b.status.value}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,6 +12,8 @@ import pytest
 from dropin.domain.session import (
     Booking,
     HandoffMarks,
+    Known,
+    NotLoaded,
     Owed,
     Session,
     SessionChange,
@@ -31,6 +34,7 @@ def booking(bid: str, status: BookingStatus = C, seq: int | None = None) -> Book
 
 
 def session(*bookings: Booking, capacity: int = 2, **kw: object) -> Session:
+    """A session loaded with all its active bookings (``bookings``), counts to match."""
     base = Session(
         id="s",
         group_id="g",
@@ -39,6 +43,8 @@ def session(*bookings: Booking, capacity: int = 2, **kw: object) -> Session:
         status=SessionStatus.SCHEDULED,
         capacity=capacity,
         next_waitlist_seq=10,
+        confirmed_count=sum(b.status == C for b in bookings),
+        waitlist_count=sum(b.status == W for b in bookings),
         bookings=bookings,
     )
     return replace(base, **kw)  # type: ignore[arg-type]
@@ -127,7 +133,7 @@ def test_cancel_promotes_in_queue_order(
     held: tuple[Booking, ...], cancel: str, promoted: list[str]
 ) -> None:
     s = session(*held)
-    change = s.cancel_booking(cancel, NOW)
+    change = s.cancel_booking(next(b for b in held if b.id == cancel), NOW)
     assert list(change.promoted) == promoted
     gone = next(b for b in change.updated if b.id == cancel)
     assert (gone.status, gone.waitlist_seq, gone.revision) == (X, None, 1)
@@ -141,11 +147,58 @@ def test_cancel_promotes_in_queue_order(
 
 
 def test_cancel_refused() -> None:
-    with pytest.raises(NotFound):
-        session(booking("a")).cancel_booking("zz", NOW)
     with pytest.raises(Conflict) as over:
-        session(booking("a"), ends_at=NOW).cancel_booking("a", NOW)
+        session(booking("a"), ends_at=NOW).cancel_booking(booking("a"), NOW)
     assert over.value.code == "session_over"
+    with pytest.raises(ValueError, match="already cancelled"):
+        session().cancel_booking(booking("a", X), NOW)
+
+
+# Loading only what a decision needs ------------------------------------------------------
+
+
+def loaded(s: Session, known: Known) -> Session:
+    """``s`` as the store would load it for a decision that needs ``known``."""
+    keep = {
+        Known.NONE: (),
+        Known.WAITLIST: tuple(b for b in s.bookings if b.status == W),
+        Known.ALL: s.bookings,
+    }[known]
+    return replace(s, bookings=keep, known=known)
+
+
+@pytest.mark.parametrize("known", list(Known))
+def test_the_same_decisions_whatever_was_loaded_beyond_the_need(known: Known) -> None:
+    full_ = session(booking("a"), booking("b"), booking("q1", W, 3), booking("q2", W, 5))
+    booked = loaded(full_, known).book("m-new", new_id="n", earlier=None, now=NOW)
+    assert booked.after.waitlist_count == 3 and booked.after.confirmed_count == 2
+    assert booked.owed == (Owed(K.BOOKING_WAITLISTED, "m-new", "n"),)
+    if known != Known.NONE:
+        freed = loaded(full_, known).cancel_booking(booking("a"), NOW)
+        assert freed.promoted == ("q1",)
+        assert (freed.after.confirmed_count, freed.after.waitlist_count) == (2, 1)
+
+
+@pytest.mark.parametrize(
+    ("known", "decide"),
+    [
+        (Known.NONE, lambda s: s.cancel_booking(booking("a"), NOW)),
+        (Known.NONE, lambda s: s.promote(NOW)),
+        (Known.WAITLIST, lambda s: s.retire()),
+        (Known.WAITLIST, lambda s: s.edit(SessionEdit(duration_minutes=30), LONDON, NOW)),
+        (Known.WAITLIST, lambda s: s.assign_facilitators("f3", None, roles=ROLES, now=NOW)),
+    ],
+)
+def test_a_decision_refuses_to_guess_what_was_not_loaded(known: Known, decide: Any) -> None:
+    with pytest.raises(NotLoaded):
+        decide(loaded(full(), known))
+
+
+def test_bookings_and_counts_must_agree() -> None:
+    with pytest.raises(ValueError, match="disagree"):
+        replace(session(booking("a")), confirmed_count=2)
+    with pytest.raises(ValueError, match="disagree"):
+        replace(session(booking("q", W, 1)), known=Known.NONE)
 
 
 @pytest.mark.parametrize(
