@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from bench.report import write_section  # noqa: E402
 from dropin.config import Settings  # noqa: E402
 from dropin.domain import ical  # noqa: E402
+from dropin.domain.session import SessionEdit  # noqa: E402
 from dropin.services import bookings, groups, series, sessions  # noqa: E402
 from dropin.store.db import Database  # noqa: E402
 from dropin.store.migrate import upgrade  # noqa: E402
@@ -105,11 +106,12 @@ async def main(rounds: int) -> str:
         async def not_modified() -> None:
             assert await call(path, {"if-none-match": etag}) == 304
 
-        flip = {"capacity": 10}
+        capacity = [10]
 
         async def change_one() -> None:
-            flip["capacity"] = 21 - flip["capacity"]  # 10 <-> 11: one entry changes
-            await sessions.update_session(db, found[0].id, dict(flip), now=datetime.now(UTC))
+            capacity[0] = 21 - capacity[0]  # 10 <-> 11: one entry changes
+            edit = SessionEdit(capacity=capacity[0])
+            await sessions.update_session(db, found[0].id, edit, now=datetime.now(UTC))
 
         async def after_change() -> None:
             assert await call(path) == 200
