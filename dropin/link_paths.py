@@ -44,7 +44,21 @@ class LinkPath:
 
     def path_for(self, **params: str) -> str:
         """The path of this link for ``params`` (``url_path_for`` on the route's template)."""
+        token = params.get("token")
+        if params.keys() == {"token"} and token and "/" not in token:
+            # A feed holds hundreds of links: put the token where url_path_for put a marker
+            # once, rather than matching the route again for each (same result, tested).
+            before, after = self._around_token
+            return before + token + after
         return str(self._template.url_path_for(self.name, **params))
+
+    @cached_property
+    def _around_token(self) -> tuple[str, str]:
+        marker = "\x00"
+        before, _, after = str(self._template.url_path_for(self.name, token=marker)).partition(
+            marker
+        )
+        return before, after
 
     def url(self, public_url: str, **params: str) -> str:
         """The absolute URL handed out: ``public_url`` plus :meth:`path_for`."""
