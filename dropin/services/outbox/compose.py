@@ -12,7 +12,7 @@ from datetime import datetime
 from email.headerregistry import Address
 from email.utils import parseaddr
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, bindparam, case, func, select
 from sqlalchemy.engine import Row
 
 from dropin.domain import owed
@@ -226,63 +226,66 @@ _asker = members.alias("asker")
 _ahead = bookings.alias("ahead")
 
 
+# Built once (a worker runs it for every message it sends).
+# Waitlisted: 1 + how many wait ahead (evaluated only for a waitlisted booking).
+position = case(
+    (
+        bookings.c.status == BookingStatus.WAITLISTED,
+        1
+        + select(func.count())
+        .where(
+            _ahead.c.session_id == outbox.c.session_id,
+            _ahead.c.status == BookingStatus.WAITLISTED,
+            _ahead.c.waitlist_seq < bookings.c.waitlist_seq,
+        )
+        .scalar_subquery(),
+    ),
+    else_=None,
+)
+_CONTEXT_QUERY = (
+    select(
+        outbox.c.id.label("row_id"),
+        outbox.c.kind,
+        outbox.c.other_member_id,
+        _asker.c.display_name.label("asker_name"),
+        sessions,
+        series.c.title,
+        groups.c.name.label("group_name"),
+        groups.c.timezone.label("group_timezone"),
+        groups.c.discreet.label("group_discreet"),
+        groups.c.organizer_email,
+        *(c.label(f"m_{c.name}") for c in members.c),
+        bookings.c.id.label("b_id"),
+        bookings.c.status.label("b_status"),
+        bookings.c.revision.label("b_revision"),
+        bookings.c.updated_at.label("b_updated_at"),
+        position.label("b_position"),
+    )
+    .select_from(
+        outbox.outerjoin(sessions, sessions.c.id == outbox.c.session_id)
+        .outerjoin(series, series.c.id == sessions.c.series_id)
+        .outerjoin(groups, groups.c.id == sessions.c.group_id)
+        .outerjoin(members, members.c.id == outbox.c.member_id)
+        .outerjoin(_asker, _asker.c.id == outbox.c.other_member_id)
+        .outerjoin(
+            bookings,
+            and_(
+                bookings.c.session_id == outbox.c.session_id,
+                bookings.c.member_id == outbox.c.member_id,
+            ),
+        )
+    )
+    .where(outbox.c.id == bindparam("b_row_id"))
+)
+
+
 async def load_context(db: Database, row_id: int) -> RowContext:
     """Row ``row_id`` with its session, series, group, member, booking and the asker's name.
 
     One query: this runs for every message a worker sends.
     """
-    # Waitlisted: 1 + how many wait ahead (evaluated only for a waitlisted booking).
-    position = case(
-        (
-            bookings.c.status == BookingStatus.WAITLISTED,
-            1
-            + select(func.count())
-            .where(
-                _ahead.c.session_id == outbox.c.session_id,
-                _ahead.c.status == BookingStatus.WAITLISTED,
-                _ahead.c.waitlist_seq < bookings.c.waitlist_seq,
-            )
-            .scalar_subquery(),
-        ),
-        else_=None,
-    )
-    query = (
-        select(
-            outbox.c.id.label("row_id"),
-            outbox.c.kind,
-            outbox.c.other_member_id,
-            _asker.c.display_name.label("asker_name"),
-            sessions,
-            series.c.title,
-            groups.c.name.label("group_name"),
-            groups.c.timezone.label("group_timezone"),
-            groups.c.discreet.label("group_discreet"),
-            groups.c.organizer_email,
-            *(c.label(f"m_{c.name}") for c in members.c),
-            bookings.c.id.label("b_id"),
-            bookings.c.status.label("b_status"),
-            bookings.c.revision.label("b_revision"),
-            bookings.c.updated_at.label("b_updated_at"),
-            position.label("b_position"),
-        )
-        .select_from(
-            outbox.outerjoin(sessions, sessions.c.id == outbox.c.session_id)
-            .outerjoin(series, series.c.id == sessions.c.series_id)
-            .outerjoin(groups, groups.c.id == sessions.c.group_id)
-            .outerjoin(members, members.c.id == outbox.c.member_id)
-            .outerjoin(_asker, _asker.c.id == outbox.c.other_member_id)
-            .outerjoin(
-                bookings,
-                and_(
-                    bookings.c.session_id == outbox.c.session_id,
-                    bookings.c.member_id == outbox.c.member_id,
-                ),
-            )
-        )
-        .where(outbox.c.id == row_id)
-    )
     async with db.read() as conn:
-        row = (await conn.execute(query)).one()
+        row = (await conn.execute(_CONTEXT_QUERY, {"b_row_id": row_id})).one()
     return _context(row)
 
 
