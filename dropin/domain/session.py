@@ -129,9 +129,10 @@ class Known(Enum):
     """Which of a session's active bookings a loaded :class:`Session` holds.
 
     A decision loads what it needs and no more (a booking into a session of a hundred needs
-    only the counts): ``NONE`` for a booking or a change of facilitator, ``WAITLIST`` (every
-    waitlisted booking) to promote, ``ALL`` to tell everyone or to ask whether a member holds
-    a place. A method that needs more than was loaded says so (:class:`NotLoaded`).
+    only the counts): ``NONE`` for a booking or the rotation's and handoff's changes,
+    ``WAITLIST`` (every waitlisted booking) to promote, ``ALL`` to tell everyone or to ask
+    whether a member holds a place (an organizer's choice of facilitators, a swap request).
+    A method that needs more than was loaded says so (:class:`NotLoaded`).
     """
 
     NONE = 0
@@ -474,12 +475,7 @@ class Session:
         Hand-picked facilitators are never changed by the rotation, and a lead picked by an
         organizer counts as confirmed (they arranged it).
         """
-        if co is not None and lead is None:
-            raise Invalid("a co-facilitator needs a lead", code="co_without_lead")
-        if lead is not None and lead == co:
-            raise Invalid(
-                "lead and co-facilitator must be different people", code="same_facilitator"
-            )
+        check_pair(lead, co)
         if self.is_over(now):
             raise Conflict("this session is over and cannot be changed", code="session_over")
         for member_id in (lead, co):
@@ -646,6 +642,14 @@ def _roles(session: Session) -> dict[str, FacilitatorRole]:
     if session.co is not None:
         roles[session.co] = FacilitatorRole.CO
     return roles
+
+
+def check_pair(lead: str | None, co: str | None) -> None:
+    """A co-facilitator needs a lead, and the two are different people (:class:`Invalid`)."""
+    if co is not None and lead is None:
+        raise Invalid("a co-facilitator needs a lead", code="co_without_lead")
+    if lead is not None and lead == co:
+        raise Invalid("lead and co-facilitator must be different people", code="same_facilitator")
 
 
 def already_booked(booking_id: str | None) -> Conflict:

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dropin.domain.recurrence import local_day_bounds, resolve_local
-from dropin.domain.session import SessionEdit
+from dropin.domain.session import SessionEdit, check_pair
 from dropin.domain.states import BookingStatus, MemberRole, SessionStatus
 from dropin.errors import Invalid, NotFound
 from dropin.services.common import group_row, session_row
@@ -170,6 +170,7 @@ async def set_facilitators(
 def _assign(
     conn: Connection, session_id: str, lead: str | None, co: str | None, now: datetime
 ) -> None:
+    check_pair(lead, co)  # before any lookup, as a request that cannot be right
     uow = UnitOfWork(conn)
     session = uow.session(session_id)
     named = [m for m in (lead, co) if m is not None]

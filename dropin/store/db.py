@@ -18,6 +18,7 @@ runs through ``AsyncConnection.run_sync`` over asyncpg.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -83,19 +84,19 @@ class Database:
         After the commit, the outbox rows the transaction wrote are reported to
         :attr:`on_outbox_rows` (see :func:`count_outbox_rows`).
         """
-        if self.is_sqlite:
-            async with self._write_lock, self.engine.connect() as conn:
+        async with contextlib.AsyncExitStack() as stack:
+            if self.is_sqlite:
+                await stack.enter_async_context(self._write_lock)
+            conn = await stack.enter_async_context(self.engine.connect())
+            if self.is_sqlite:
                 conn = await conn.execution_options(**{_WRITE: True})
-                conn.info[OUTBOX_ROWS] = 0
+            conn.info[OUTBOX_ROWS] = 0
+            try:
                 async with conn.begin():
                     yield conn
-                written = conn.info.pop(OUTBOX_ROWS, 0)
-        else:
-            async with self.engine.connect() as conn:
-                conn.info[OUTBOX_ROWS] = 0
-                async with conn.begin():
-                    yield conn
-                written = conn.info.pop(OUTBOX_ROWS, 0)
+                written = conn.info[OUTBOX_ROWS]
+            finally:
+                conn.info.pop(OUTBOX_ROWS, None)
         self._report(written)
 
     async def run_write(

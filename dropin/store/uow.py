@@ -225,7 +225,17 @@ class UnitOfWork:
 def session_from_row(
     row: Row[Any], active: tuple[Booking, ...] = (), known: Known = Known.NONE
 ) -> Session:
-    """The aggregate from a ``sessions`` row and the active bookings ``known`` says."""
+    """The aggregate from a ``sessions`` row and the active bookings ``known`` says.
+
+    Where the bookings were loaded, they are the truth and the counts follow from them: the
+    row's counts are a cache (and the retention purge deletes an old session's bookings but
+    keeps its counts as history).
+    """
+    confirmed, waiting = row.confirmed_count, row.waitlist_count
+    if known != Known.NONE:
+        waiting = sum(1 for b in active if b.status == BookingStatus.WAITLISTED)
+    if known == Known.ALL:
+        confirmed = len(active) - waiting
     return Session(
         id=row.id,
         group_id=row.group_id,
@@ -247,8 +257,8 @@ def session_from_row(
             handed_over_at=row.handed_over_at,
             alerted_at=row.alerted_at,
         ),
-        confirmed_count=row.confirmed_count,
-        waitlist_count=row.waitlist_count,
+        confirmed_count=confirmed,
+        waitlist_count=waiting,
         bookings=active,
         known=known,
     )

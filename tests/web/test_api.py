@@ -437,3 +437,45 @@ async def test_patch_null_means_clear_only_where_clearing_means_something(api: A
     assert cleared["organizer_email"] is None and cleared["name"] == g["name"]
     kept = await api.ok("PATCH", f"/api/v1/series/{s['id']}", json={"capacity": 12})
     assert (kept["capacity"], kept["title"]) == (12, s["title"])
+
+
+async def test_a_purged_session_is_still_refused_cleanly(api: Api) -> None:
+    """The retention purge deletes an ended session's bookings and keeps its counts: loading
+    it must not trip over the difference (409 session_over, never a 500)."""
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import delete
+
+    from dropin.domain.session import SessionEdit
+    from dropin.errors import Conflict
+    from dropin.services import sessions
+    from dropin.store.tables import bookings
+
+    g = await api.group()
+    await api.series(g["id"], first_start="2028-01-01T19:30:00")
+    ann = await api.member(g["id"], "Ann")
+    fran = await api.member(g["id"], "Fran", role="facilitator")
+    [session] = await api.sessions(g["id"], **{"from": "2028-03-01", "to": "2028-03-31"})
+    await api.book(session["id"], ann["id"])
+    async with api.db.write() as conn:
+        await conn.execute(delete(bookings).where(bookings.c.session_id == session["id"]))
+    later = datetime.fromisoformat(session["ends_at"]) + timedelta(days=200)
+    with pytest.raises(Conflict) as over:
+        await sessions.update_session(api.db, session["id"], SessionEdit(capacity=3), now=later)
+    assert over.value.code == "session_over"
+    with pytest.raises(Conflict) as again:
+        await sessions.set_facilitators(
+            api.db, session["id"], lead_member_id=fran["id"], co_member_id=None, now=later
+        )
+    assert again.value.code == "session_over"
+    # The count stays as history.
+    assert (await api.ok("GET", f"/api/v1/sessions/{session['id']}"))["confirmed_count"] == 1
+
+
+async def test_an_impossible_pair_of_facilitators_is_refused_before_any_lookup(api: Api) -> None:
+    r = await api.request(
+        "PUT",
+        f"/api/v1/sessions/{'0' * 32}/facilitators",
+        json={"lead_member_id": None, "co_member_id": "1" * 32},
+    )
+    assert (r.status_code, r.json()["error"]) == (422, "co_without_lead")
