@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from dropin.config import Settings, SettingsError
 from dropin.domain.session import SessionEdit
-from dropin.domain.states import MemberRole, SessionStatus
+from dropin.domain.states import AccountRole, MemberRole, SessionStatus
 from dropin.errors import DropinError
 from dropin.store.db import Database
 from dropin.store.migrate import upgrade
@@ -266,12 +266,19 @@ def admin() -> None:
 
 @admin.command("create-key")
 @click.argument("name")
+@click.option(
+    "--account",
+    "email",
+    default=None,
+    help="The account the key acts as, with exactly its rights (default: the server's admin).",
+)
 @with_db
-async def create_key(db: Database, settings: Settings, name: str) -> None:
-    """Create an organizer key NAME; it is printed once and stored hashed."""
-    from dropin.services import keys
+async def create_key(db: Database, settings: Settings, name: str, email: str | None) -> None:
+    """Create an API key NAME; it is printed once and stored hashed."""
+    from dropin.services import accounts, keys
 
-    new = await keys.create_key(db, name, now=_now())
+    account_id = None if email is None else (await accounts.account_by_email(db, email)).id
+    new = await keys.create_key(db, name, account_id=account_id, now=_now())
     click.echo(f"key id: {new.id}", err=True)
     click.echo("store this key now; it cannot be shown again:", err=True)
     click.echo(new.key)
@@ -299,6 +306,57 @@ async def revoke_key(db: Database, settings: Settings, key_id: str) -> None:
     click.echo(f"revoked {key_id}")
 
 
+# Accounts ----------------------------------------------------------------------------------
+
+
+@main.group("accounts")
+def accounts_group() -> None:
+    """Staff accounts: admins, organizers (their groups only) and facilitators."""
+
+
+@accounts_group.command("create")
+@click.argument("email")
+@click.option("--name", "display_name", required=True, help="How the account is shown.")
+@click.option(
+    "--role",
+    type=click.Choice([r.value for r in AccountRole]),
+    default=AccountRole.ORGANIZER.value,
+    show_default=True,
+)
+@with_db
+async def accounts_create(
+    db: Database, settings: Settings, email: str, display_name: str, role: str
+) -> None:
+    """Create an account for EMAIL and print its id (make it a key with admin create-key)."""
+    from dropin.services import accounts
+
+    view = await accounts.create_account(db, email, display_name, role, now=_now())
+    click.echo(view.id)
+
+
+@accounts_group.command("list")
+@with_db
+async def accounts_list(db: Database, settings: Settings) -> None:
+    """List accounts: id, role, email, and whether disabled."""
+    from dropin.services import accounts
+
+    for a in await accounts.list_accounts(db):
+        state = "  disabled" if a.disabled else ""
+        click.echo(f"{a.id}  {a.role.value:<11} {a.email}{state}")
+
+
+@accounts_group.command("disable")
+@click.argument("email")
+@click.option("--enable", is_flag=True, help="Enable the account again instead.")
+@with_db
+async def accounts_disable(db: Database, settings: Settings, email: str, enable: bool) -> None:
+    """Disable the account of EMAIL: its keys stop working (within seconds)."""
+    from dropin.services import accounts
+
+    view = await accounts.set_disabled(db, email, not enable, now=_now())
+    click.echo(f"{view.email} {'disabled' if view.disabled else 'enabled'}")
+
+
 # Organizer work ----------------------------------------------------------------------------
 
 
@@ -312,15 +370,37 @@ def groups() -> None:
 @click.option("--timezone", "tz", required=True, help="IANA zone, e.g. Europe/London")
 @click.option("--discreet", is_flag=True, help="Neutral calendar titles, CLASS:PRIVATE.")
 @click.option("--public", is_flag=True, help="Publish a group calendar feed.")
+@click.option(
+    "--organizer",
+    "organizer_email",
+    default=None,
+    help="The organizer account (by email) that runs it; without one only admins reach it.",
+)
 @with_db
 async def groups_create(
-    db: Database, settings: Settings, name: str, tz: str, discreet: bool, public: bool
+    db: Database,
+    settings: Settings,
+    name: str,
+    tz: str,
+    discreet: bool,
+    public: bool,
+    organizer_email: str | None,
 ) -> None:
     """Create a group and print its id."""
+    from dropin.services import accounts
     from dropin.services import groups as svc
 
+    organizer = None
+    if organizer_email is not None:
+        organizer = (await accounts.account_by_email(db, organizer_email)).id
     view = await svc.create_group(
-        db, name=name, timezone=tz, discreet=discreet, public=public, now=_now()
+        db,
+        name=name,
+        timezone=tz,
+        discreet=discreet,
+        public=public,
+        now=_now(),
+        organizer_account_id=organizer,
     )
     click.echo(view.id)
 

@@ -37,7 +37,7 @@ async def _organizer_key(db: Database, settings: Settings, now: datetime) -> str
     path = settings.data_dir / "organizer_key"
     if path.exists():
         key = path.read_text().strip()
-        if await keys.key_id_for(db, key):
+        if await keys.holder_of(db, key):
             return key
         path.unlink()
     new = await keys.create_key(db, "dev", now=now)

@@ -189,3 +189,23 @@ def test_an_unmigrated_database_gets_a_message(tmp_path: Path) -> None:
     result = runner.invoke(main, ["groups", "list"])
     assert result.exit_code == 1
     assert "dropin db upgrade" in result.output and "Traceback" not in result.output
+
+
+def test_accounts_and_a_key_that_acts_as_one(cli: CliRunner) -> None:
+    account_id = run(
+        cli, "accounts", "create", "Olga@Example.org", "--name", "Olga", "--role", "organizer"
+    )
+    assert re.fullmatch(r"[0-9a-f]{32}", account_id)
+    assert "organizer   olga@example.org" in run(cli, "accounts", "list")
+    key = run(cli, "admin", "create-key", "olga's script", "--account", "olga@example.org")
+    assert key.startswith("dk_")
+    mine = run(cli, "groups", "create", "--name", "Hers", "--timezone", "UTC",
+               "--organizer", "olga@example.org")  # fmt: skip
+    run(cli, "groups", "create", "--name", "Not hers", "--timezone", "UTC")
+    result = cli.invoke(main, ["accounts", "create", "olga@example.org", "--name", "Again"])
+    assert result.exit_code == 1 and "account_exists" in result.output
+    result = cli.invoke(main, ["admin", "create-key", "x", "--account", "nobody@example.org"])
+    assert result.exit_code == 1 and "account_not_found" in result.output
+    assert run(cli, "accounts", "disable", "olga@example.org") == "olga@example.org disabled"
+    assert "disabled" in run(cli, "accounts", "list")
+    assert re.fullmatch(r"[0-9a-f]{32}", mine)

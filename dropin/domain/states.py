@@ -31,6 +31,15 @@ class MemberRole(StrEnum):
     FACILITATOR = "facilitator"
 
 
+class AccountRole(StrEnum):
+    """What a staff account may do: ``admin`` everything on this server, ``organizer`` the
+    groups they organize, ``facilitator`` the sessions they facilitate (never parents' emails)."""
+
+    ADMIN = "admin"
+    ORGANIZER = "organizer"
+    FACILITATOR = "facilitator"
+
+
 class AssignedBy(StrEnum):
     """Who chose a session's facilitators (the rotation never changes an organizer's choice)."""
 

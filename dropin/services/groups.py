@@ -22,7 +22,7 @@ from dropin.services.common import group_row, member_row, new_id
 from dropin.services.edits import GroupEdit, MemberEdit, changed
 from dropin.services.views import GroupView, MemberView
 from dropin.store.db import Database
-from dropin.store.tables import groups, members
+from dropin.store.tables import group_organizers, groups, members
 
 
 def group_view(row: Row[Any]) -> GroupView:
@@ -65,8 +65,12 @@ async def create_group(
     public: bool = False,
     description: str = "",
     organizer_email: str | None = None,
+    organizer_account_id: str | None = None,
 ) -> GroupView:
-    """Create a group. ``timezone`` is an IANA name; sessions keep wall-clock time in it."""
+    """Create a group. ``timezone`` is an IANA name; sessions keep wall-clock time in it.
+
+    ``organizer_account_id``: the account creating it, which organizes it from then on.
+    """
     view = GroupView(
         id=new_id(),
         name=_name(name),
@@ -79,6 +83,10 @@ async def create_group(
     )
     async with db.write() as conn:
         await conn.execute(groups.insert().values(**asdict(view), updated_at=now))
+        if organizer_account_id is not None:
+            await conn.execute(
+                group_organizers.insert().values(group_id=view.id, account_id=organizer_account_id)
+            )
     return view
 
 
@@ -140,9 +148,13 @@ async def get_group(db: Database, group_id: str) -> GroupView:
         return group_view(await group_row(conn, group_id))
 
 
-async def list_groups(db: Database) -> list[GroupView]:
+async def list_groups(db: Database, *, only: list[str] | None = None) -> list[GroupView]:
+    """Every group, oldest first; ``only``: just these ids."""
+    query = select(groups).order_by(groups.c.created_at)
+    if only is not None:
+        query = query.where(groups.c.id.in_(only))
     async with db.read() as conn:
-        rows = (await conn.execute(select(groups).order_by(groups.c.created_at))).all()
+        rows = (await conn.execute(query)).all()
     return [group_view(r) for r in rows]
 
 

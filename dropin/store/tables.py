@@ -60,6 +60,20 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 ID = String(32)
 
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    # Lower-case; staff addresses (organizers, facilitators, admins), never parents'.
+    Column("email", String(254), nullable=False, unique=True),
+    Column("display_name", String(100), nullable=False),
+    # admin (everything on this server), organizer (the groups they organize), facilitator.
+    Column("role", String(16), nullable=False),
+    Column("disabled_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
 api_keys = Table(
     "api_keys",
     metadata,
@@ -68,6 +82,9 @@ api_keys = Table(
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("revoked_at", UTCDateTime(), nullable=True),
+    # The account the key acts as, with exactly its rights. Keys made before accounts
+    # existed were given the migration's admin account (0008).
+    Column("account_id", ID, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True),
 )
 
 groups = Table(
@@ -83,6 +100,15 @@ groups = Table(
     Column("organizer_email", String(254), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+group_organizers = Table(
+    "group_organizers",
+    metadata,
+    # Who organizes a group: they (and admins) see and change it; nobody else knows it exists.
+    Column("group_id", ID, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_group_organizers_account", "account_id"),
 )
 
 members = Table(

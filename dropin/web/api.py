@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -13,8 +13,21 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dropin.errors import Invalid, NotFound
-from dropin.services import bookings, groups, handoff, links, outbox, rota, series, sessions
+from dropin.services import (
+    access,
+    accounts,
+    bookings,
+    groups,
+    handoff,
+    links,
+    outbox,
+    rota,
+    series,
+    sessions,
+)
+from dropin.services.access import Actor
 from dropin.services.views import BookingView, GroupView, MemberView, SessionView
+from dropin.store.db import Database
 from dropin.web import (
     ids,  # noqa: F401 - the {name:id} path convertor
     schemas,
@@ -48,11 +61,42 @@ def _member_out(request: Request, view: MemberView) -> schemas.MemberOut:
     )
 
 
-def _group_out(request: Request, view: GroupView) -> schemas.GroupOut:
+async def _group_out(request: Request, view: GroupView) -> schemas.GroupOut:
+    organizers = await accounts.organizers_of(app_state(request).db, [view.id])
+    return _group_json(request, view, organizers[view.id])
+
+
+def _group_json(
+    request: Request, view: GroupView, organizers: list[accounts.OrganizerView]
+) -> schemas.GroupOut:
     out = schemas.GroupOut.model_validate(view)
+    out.organizers = [schemas.OrganizerOut.model_validate(o) for o in organizers]
     if view.public:
         out.feed_url = public_url_for(request, GROUP_FEED, group_id=view.id)
     return out
+
+
+# The resources a path can name, and the check that the caller reaches each.
+_REACH: dict[str, Callable[[Database, Actor, Any], Awaitable[None]]] = {
+    "group_id": access.group,
+    "member_id": access.member,
+    "series_id": access.series_,
+    "session_id": access.session,
+    "booking_id": access.booking,
+    "row_id": access.outbox_row,
+}
+
+
+async def scoped(request: Request) -> Actor:
+    """The caller's account, once it is known to reach every resource the path names.
+
+    Another organization's resource answers 404 with its usual code, as if it did not exist.
+    """
+    actor = await require_organizer(request)
+    db = app_state(request).db
+    for name, value in request.path_params.items():
+        await _REACH[name](db, actor, value)
+    return actor
 
 
 def _booking_out(view: BookingView) -> schemas.BookingOut:
@@ -102,39 +146,52 @@ def _when(request: Request, name: str) -> datetime | date | None:
 
 
 async def create_group(request: Request) -> Response:
-    await require_organizer(request)
+    actor = await require_organizer(request)
+    actor.may_create_groups()
     body = await parse(request, schemas.GroupIn)
-    view = await groups.create_group(app_state(request).db, now=utcnow(), **body.model_dump())
-    return model_response(_group_out(request, view), 201)
+    db = app_state(request).db
+    view = await groups.create_group(
+        db, now=utcnow(), organizer_account_id=actor.account_id, **body.model_dump()
+    )
+    return model_response(await _group_out(request, view), 201)
 
 
 async def list_groups(request: Request) -> Response:
-    await require_organizer(request)
-    views = await groups.list_groups(app_state(request).db)
-    return model_response(
-        schemas.ItemList[schemas.GroupOut](items=[_group_out(request, v) for v in views])
-    )
+    actor = await require_organizer(request)
+    db = app_state(request).db
+    views = await groups.list_groups(db, only=await access.group_ids(db, actor))
+    organizers = await accounts.organizers_of(db, [v.id for v in views])
+    items = [_group_json(request, v, organizers[v.id]) for v in views]
+    return model_response(schemas.ItemList[schemas.GroupOut](items=items))
+
+
+async def set_organizers(request: Request) -> Response:
+    await scoped(request)
+    body = await parse(request, schemas.OrganizersIn)
+    db, group_id = app_state(request).db, request.path_params["group_id"]
+    await accounts.set_organizers(db, group_id, body.emails)
+    return model_response(await _group_out(request, await groups.get_group(db, group_id)))
 
 
 async def get_group(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     view = await groups.get_group(app_state(request).db, request.path_params["group_id"])
-    return model_response(_group_out(request, view))
+    return model_response(await _group_out(request, view))
 
 
 async def update_group(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     body = await parse(request, schemas.GroupPatch)
     changes = body.model_dump(exclude_unset=True)
     _no_nulls({k: v for k, v in changes.items() if k != "organizer_email"})
     view = await groups.update_group(
         app_state(request).db, request.path_params["group_id"], body.to_edit(), now=utcnow()
     )
-    return model_response(_group_out(request, view))
+    return model_response(await _group_out(request, view))
 
 
 async def add_member(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     body = await parse(request, schemas.MemberIn)
     [view] = await groups.add_members(
         app_state(request).db,
@@ -146,7 +203,7 @@ async def add_member(request: Request) -> Response:
 
 
 async def list_members(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     views = await groups.list_members(app_state(request).db, request.path_params["group_id"])
     return model_response(
         schemas.ItemList[schemas.MemberOut](items=[_member_out(request, v) for v in views])
@@ -154,13 +211,13 @@ async def list_members(request: Request) -> Response:
 
 
 async def get_member(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     view = await groups.get_member(app_state(request).db, request.path_params["member_id"])
     return model_response(_member_out(request, view))
 
 
 async def update_member(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     body = await parse(request, schemas.MemberPatch)
     changes = body.model_dump(exclude_unset=True)
     for field in ("display_name", "weight", "led_before"):
@@ -173,7 +230,7 @@ async def update_member(request: Request) -> Response:
 
 
 async def renew_member_links(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     view = await groups.renew_links(
         app_state(request).db, request.path_params["member_id"], now=utcnow()
     )
@@ -181,7 +238,7 @@ async def renew_member_links(request: Request) -> Response:
 
 
 async def create_series(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     body = await parse(request, schemas.SeriesIn)
     state = app_state(request)
     view = await series.create_series(
@@ -195,19 +252,19 @@ async def create_series(request: Request) -> Response:
 
 
 async def get_series(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     view = await series.get_series(app_state(request).db, request.path_params["series_id"])
     return model_response(schemas.SeriesOut.model_validate(view))
 
 
 async def list_series(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     views = await series.list_series(app_state(request).db, request.path_params["group_id"])
     return _items(schemas.SeriesOut, views)
 
 
 async def update_series(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     body = await parse(request, schemas.SeriesPatch)
     _no_nulls(body.model_dump(exclude_unset=True))
     state = app_state(request)
@@ -224,7 +281,7 @@ async def update_series(request: Request) -> Response:
 
 
 async def list_sessions(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     views = await sessions.list_sessions(
         app_state(request).db,
         request.path_params["group_id"],
@@ -236,13 +293,13 @@ async def list_sessions(request: Request) -> Response:
 
 
 async def get_session(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     view = await sessions.get_session(app_state(request).db, request.path_params["session_id"])
     return model_response(_session_out(view))
 
 
 async def update_session(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     body = await parse(request, schemas.SessionPatch)
     _no_nulls(body.model_dump(exclude_unset=True))
     state = app_state(request)
@@ -254,7 +311,7 @@ async def update_session(request: Request) -> Response:
 
 
 async def set_facilitators(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     body = await parse(request, schemas.FacilitatorsIn)
     view = await sessions.set_facilitators(
         app_state(request).db,
@@ -267,13 +324,13 @@ async def set_facilitators(request: Request) -> Response:
 
 
 async def list_bookings(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     views = await sessions.attendees(app_state(request).db, request.path_params["session_id"])
     return _items(schemas.AttendeeOut, views)
 
 
 async def create_booking(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     body = await parse(request, schemas.BookingIn)
     view = await bookings.book_seat(
         app_state(request).db, request.path_params["session_id"], body.member_id, now=utcnow()
@@ -282,13 +339,13 @@ async def create_booking(request: Request) -> Response:
 
 
 async def get_booking(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     view = await bookings.get_booking(app_state(request).db, request.path_params["booking_id"])
     return model_response(_booking_out(view))
 
 
 async def cancel_booking(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     view = await bookings.cancel_booking(
         app_state(request).db, request.path_params["booking_id"], now=utcnow()
     )
@@ -296,7 +353,7 @@ async def cancel_booking(request: Request) -> Response:
 
 
 async def get_rota(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     days = request.query_params.get("days", "180")
     if not re.fullmatch(r"[0-9]{1,4}", days):  # not str.isdigit(): it accepts "²"
         raise Invalid("days must be a whole number", code="invalid_query")
@@ -307,7 +364,7 @@ async def get_rota(request: Request) -> Response:
 
 
 async def run_rota(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     state = app_state(request)
     group_id = request.path_params["group_id"]
     await groups.get_group(state.db, group_id)
@@ -316,7 +373,7 @@ async def run_rota(request: Request) -> Response:
 
 
 async def get_unavailable(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     days = await rota.unavailable(
         app_state(request).db, request.path_params["member_id"], today=utcnow().date()
     )
@@ -324,7 +381,7 @@ async def get_unavailable(request: Request) -> Response:
 
 
 async def put_unavailable(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     body = await parse(request, schemas.UnavailableIn)
     days = await rota.set_unavailable(
         app_state(request).db,
@@ -336,7 +393,7 @@ async def put_unavailable(request: Request) -> Response:
 
 
 async def request_swap(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     body = await parse(request, schemas.SwapRequestIn)
     await handoff.request_swap(
         app_state(request).db,
@@ -349,15 +406,18 @@ async def request_swap(request: Request) -> Response:
 
 
 async def list_outbox(request: Request) -> Response:
-    await require_organizer(request)
+    actor = await require_organizer(request)
+    db = app_state(request).db
     rows = await outbox.list_rows(
-        app_state(request).db, status=request.query_params.get("status", "failed")
+        db,
+        status=request.query_params.get("status", "failed"),
+        group_ids=await access.group_ids(db, actor),
     )
     return _items(schemas.OutboxRowOut, rows)
 
 
 async def retry_outbox(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     row_id = request.path_params["row_id"]
     if not 0 < row_id < 2**31:
         raise NotFound("no failed message with that id", code="message_not_found")
@@ -366,7 +426,7 @@ async def retry_outbox(request: Request) -> Response:
 
 
 async def invite_group(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     count = await outbox.invite_group(
         app_state(request).db, request.path_params["session_id"], now=utcnow()
     )
@@ -374,7 +434,7 @@ async def invite_group(request: Request) -> Response:
 
 
 async def create_join_link(request: Request) -> Response:
-    await require_organizer(request)
+    await scoped(request)
     body = await parse(request, schemas.JoinLinkIn)
     state = app_state(request)
     link = await links.issue_join_link(
@@ -393,6 +453,12 @@ routes = [
     Route("/groups", list_groups, methods=["GET"], name="list_groups"),
     Route("/groups/{group_id:id}", get_group, methods=["GET"], name="get_group"),
     Route("/groups/{group_id:id}", update_group, methods=["PATCH"], name="update_group"),
+    Route(
+        "/groups/{group_id:id}/organizers",
+        set_organizers,
+        methods=["PUT"],
+        name="set_organizers",
+    ),
     Route("/groups/{group_id:id}/members", add_member, methods=["POST"], name="add_member"),
     Route("/groups/{group_id:id}/members", list_members, methods=["GET"], name="list_members"),
     Route("/members/{member_id:id}", get_member, methods=["GET"], name="get_member"),

@@ -55,10 +55,18 @@ _SESSION_RANGE = (
 
 # The JSON API, by route name (dropin/web/api.py).
 OPERATIONS: dict[str, Op] = {
-    "create_group": Op("Create a group", s.GroupIn, 201, s.GroupOut),
+    "create_group": Op(
+        "Create a group (its creator organizes it)", s.GroupIn, 201, s.GroupOut, errors="403"
+    ),
     "list_groups": Op("List groups", None, 200, s.ItemList[s.GroupOut]),
     "get_group": Op("Get a group", None, 200, s.GroupOut),
     "update_group": Op("Rename a group or change its settings", s.GroupPatch, 200, s.GroupOut),
+    "set_organizers": Op(
+        "Replace the group's organizers (organizer or admin accounts, by email)",
+        s.OrganizersIn,
+        200,
+        s.GroupOut,
+    ),
     "get_member": Op("Get a member (with feed and page links)", None, 200, s.MemberOut),
     "update_member": Op("Change a member's name or preferences", s.MemberPatch, 200, s.MemberOut),
     "renew_member_links": Op(

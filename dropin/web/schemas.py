@@ -158,6 +158,20 @@ class JoinLinkIn(_In):
 # Responses --------------------------------------------------------------------------------
 
 
+class OrganizerOut(_Out):
+    id: str
+    email: str
+    display_name: str
+
+
+class OrganizersIn(_In):
+    emails: list[str] = Field(
+        min_length=1,
+        max_length=50,
+        description="Emails of organizer or admin accounts: the group's organizers from now on",
+    )
+
+
 class GroupOut(_Out):
     id: str
     name: str
@@ -168,6 +182,9 @@ class GroupOut(_Out):
     created_at: datetime
     organizer_email: str | None
     feed_url: str | None = Field(None, description="The group calendar, for public groups")
+    organizers: list[OrganizerOut] = Field(
+        default_factory=list, description="The accounts that organize this group"
+    )
 
 
 class MemberOut(_Out):

@@ -13,6 +13,7 @@ from dropin.config import Settings
 from dropin.domain.tokens import hash_secret
 from dropin.errors import Unauthorized
 from dropin.services import keys
+from dropin.services.access import Actor
 from dropin.services.feeds import FeedCache, LinkMaker
 from dropin.store.db import Database
 from dropin.web.dispatch import OutboxNudger
@@ -27,21 +28,22 @@ KEY_CACHE_SECONDS = 10.0
 class KeyCache:
     """Recently verified API keys (by hash), so a busy client costs no key lookup per request.
 
-    A revoked key keeps working for at most :data:`KEY_CACHE_SECONDS` in each process.
+    A revoked key (or a disabled account's) keeps working for at most
+    :data:`KEY_CACHE_SECONDS` in each process.
     """
 
-    entries: dict[str, tuple[str, float]] = field(default_factory=dict)
+    entries: dict[str, tuple[Actor, float]] = field(default_factory=dict)
 
-    def get(self, key_hash: str, now: float) -> str | None:
+    def get(self, key_hash: str, now: float) -> Actor | None:
         hit = self.entries.get(key_hash)
         if hit is None or hit[1] < now:
             return None
         return hit[0]
 
-    def put(self, key_hash: str, key_id: str, now: float) -> None:
+    def put(self, key_hash: str, actor: Actor, now: float) -> None:
         if len(self.entries) > 1000:
             self.entries.clear()
-        self.entries[key_hash] = (key_id, now + KEY_CACHE_SECONDS)
+        self.entries[key_hash] = (actor, now + KEY_CACHE_SECONDS)
 
 
 @dataclass
@@ -72,20 +74,21 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-async def require_organizer(conn: HTTPConnection) -> str:
-    """The id of the organizer key in ``Authorization: Bearer``, or 401."""
+async def require_organizer(conn: HTTPConnection) -> Actor:
+    """The account the key in ``Authorization: Bearer`` acts as, or 401."""
     header = conn.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
-        raise Unauthorized("send an organizer key as 'Authorization: Bearer <key>'")
+        raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
     state = app_state(conn)
     key = key.strip()
     key_hash = hash_secret(key)
     clock = time.monotonic()
-    key_id = state.key_cache.get(key_hash, clock)
-    if key_id is None:
-        key_id = await keys.key_id_for(state.db, key)
-        if key_id is None:
+    actor = state.key_cache.get(key_hash, clock)
+    if actor is None:
+        holder = await keys.holder_of(state.db, key)
+        if holder is None:
             raise Unauthorized("this key is not valid", code="invalid_key")
-        state.key_cache.put(key_hash, key_id, clock)
-    return key_id
+        actor = Actor(holder.account_id, holder.role)
+        state.key_cache.put(key_hash, actor, clock)
+    return actor

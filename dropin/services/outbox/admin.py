@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 
 from dropin.domain.states import OutboxStatus
 from dropin.errors import Invalid, NotFound
 from dropin.store.db import Database
-from dropin.store.tables import outbox
+from dropin.store.tables import outbox, sessions
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,13 @@ class OutboxRow:
 STATUSES = tuple(OutboxStatus)
 
 
-async def list_rows(db: Database, *, status: str, limit: int = 100) -> list[OutboxRow]:
-    """Outbox rows in ``status``, newest first: ids and reasons, never addresses."""
+async def list_rows(
+    db: Database, *, status: str, group_ids: list[str] | None = None, limit: int = 100
+) -> list[OutboxRow]:
+    """Outbox rows in ``status``, newest first: ids and reasons, never addresses.
+
+    ``group_ids``: only the mail owed for these groups' sessions (None: all mail).
+    """
     if status not in STATUSES:
         raise Invalid(f"status must be one of {', '.join(STATUSES)}", code="invalid_query")
     async with db.read() as conn:
@@ -77,12 +83,19 @@ async def list_rows(db: Database, *, status: str, limit: int = 100) -> list[Outb
                     outbox.c.next_attempt_at,
                     outbox.c.sent_at,
                 )
-                .where(outbox.c.status == status)
+                .where(outbox.c.status == status, *_in_groups(group_ids))
                 .order_by(outbox.c.id.desc())
                 .limit(max(1, min(limit, 500)))
             )
         ).all()
     return [OutboxRow(**r._mapping) for r in rows]
+
+
+def _in_groups(group_ids: list[str] | None) -> list[Any]:
+    if group_ids is None:
+        return []
+    mine = select(sessions.c.id).where(sessions.c.group_id.in_(group_ids))
+    return [outbox.c.session_id.in_(mine)]
 
 
 async def retry_row(db: Database, row_id: int) -> None:
