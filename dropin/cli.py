@@ -89,7 +89,7 @@ def dev(host: str, port: int, no_demo: bool) -> None:
 
     SQLite (./dropin.db), a private Redis it starts and stops itself (unless DROPIN_REDIS_URL
     is set), mail written to ./outbox/, the web app and a worker in one process; creates a
-    demo group with a session starting now and prints the organizer key and links to use.
+    demo group with a session starting now and prints an admin API key and links to use.
     """
     from dropin.devredis import RedisUnavailable, redis_url_or_private
 
@@ -168,7 +168,7 @@ def _print_banner(settings: Settings, redis_url: str, info: Any) -> None:
     click.echo(f"  Redis:          {redis_url}")
     click.echo(f"  Mail outbox:    {settings.outbox_dir.resolve()}/")
     if info is not None:
-        click.echo(f"  Organizer key:  {info.organizer_key}")
+        click.echo(f"  Admin key:      {info.organizer_key}")
         click.echo(f"  Demo group:     {info.group_id}")
         click.echo(f"  Demo session:   {info.session_id} (starts {info.starts_local})")
         click.echo("  Join links (personal; open each in its own browser window):")
@@ -287,7 +287,7 @@ async def create_key(db: Database, settings: Settings, name: str, email: str | N
 @admin.command("list-keys")
 @with_db
 async def list_keys(db: Database, settings: Settings) -> None:
-    """List organizer keys (never the keys themselves)."""
+    """List API keys (never the keys themselves)."""
     from dropin.services import keys
 
     for key_id, name, created, revoked in await keys.list_keys(db):

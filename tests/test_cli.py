@@ -133,7 +133,7 @@ def test_dropin_dev_runs_everything_and_stops_cleanly(tmp_path: Path) -> None:
             if line.startswith("─") and any("Join links" in x for x in lines):
                 break
         out = "".join(lines)
-        key = re.search(r"Organizer key:\s+(\S+)", out)
+        key = re.search(r"Admin key:\s+(\S+)", out)
         group = re.search(r"Demo group:\s+(\S+)", out)
         redis_port = re.search(r"Redis:\s+redis://127.0.0.1:(\d+)", out)
         links = re.findall(r"\((parent|facilitator)\): (\S+)", out)

@@ -147,7 +147,7 @@ OPERATIONS: dict[str, Op] = {
 
 _ERROR_TEXT = {
     "400": "Malformed JSON",
-    "401": "Missing or invalid organizer key",
+    "401": "Missing or invalid API key",
     "403": "Not allowed",
     "404": "No such resource",
     "409": "Conflicts with the current state",
