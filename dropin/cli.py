@@ -418,7 +418,7 @@ async def groups_list(db: Database, settings: Settings) -> None:
 
 @main.group()
 def members() -> None:
-    """Add, import and list a group's members."""
+    """Add, import, list and erase a group's members."""
 
 
 @members.command("add")
@@ -454,6 +454,18 @@ async def members_import(db: Database, settings: Settings, group_id: str, csv_fi
     for view in added:
         click.echo(f"{view.id}  {view.role:<11} {view.display_name}")
     click.echo(f"added {len(added)} members", err=True)
+
+
+@members.command("erase")
+@click.argument("member_id")
+@with_db
+async def members_erase(db: Database, settings: Settings, member_id: str) -> None:
+    """Erase MEMBER_ID: places ahead cancelled (the waitlist moves), sessions they facilitate
+    handed to the rotation, then their name, email and links gone for good."""
+    from dropin.services import erasure
+
+    await erasure.erase_member(db, member_id, now=_now())
+    click.echo(f"{member_id} erased")
 
 
 @members.command("list")

@@ -209,3 +209,12 @@ def test_accounts_and_a_key_that_acts_as_one(cli: CliRunner) -> None:
     assert run(cli, "accounts", "disable", "olga@example.org") == "olga@example.org disabled"
     assert "disabled" in run(cli, "accounts", "list")
     assert re.fullmatch(r"[0-9a-f]{32}", mine)
+
+
+def test_members_erase(cli: CliRunner) -> None:
+    group = run(cli, "groups", "create", "--name", "Circle", "--timezone", "UTC")
+    member = run(cli, "members", "add", group, "--name", "Ann", "--email", "ann@example.org")
+    assert run(cli, "members", "erase", member) == f"{member} erased"
+    assert "ann@example.org" not in run(cli, "members", "list", group)
+    result = cli.invoke(main, ["members", "erase", member])
+    assert result.exit_code == 1 and "member_not_found" in result.output

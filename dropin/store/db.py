@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -60,6 +61,10 @@ class Database:
         self._sync_engine: Engine | None = None
         self._writer: ThreadPoolExecutor | None = None
         if self.is_sqlite:
+            # aiosqlite logs every call with its bound values at DEBUG: names and emails.
+            # Logs carry ids only, whatever level the rest of the process logs at.
+            quiet = logging.getLogger("aiosqlite")
+            quiet.setLevel(max(quiet.level, logging.INFO))
             _install_sqlite_hooks(self.engine.sync_engine)
             self._sync_engine = create_engine(
                 url.replace("sqlite+aiosqlite", "sqlite+pysqlite", 1),
@@ -133,6 +138,15 @@ class Database:
         self._report(written)
         return result
 
+    async def forget_freed_pages(self) -> None:
+        """SQLite: fold the write-ahead log into the database file and empty it, so deleted
+        rows survive in neither (with ``secure_delete`` on). Nothing to do on PostgreSQL,
+        whose vacuum reclaims dead rows."""
+        if not self.is_sqlite:
+            return
+        async with self.engine.connect() as conn:
+            await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def _report(self, outbox_rows: int) -> None:
         if outbox_rows and self.on_outbox_rows is not None:
             self.on_outbox_rows(outbox_rows)
@@ -161,6 +175,9 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Deleted rows are overwritten, not left in free pages: an erased family's name and
+        # email must not stay readable in the database file.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 

@@ -17,6 +17,7 @@ from dropin.services import (
     access,
     accounts,
     bookings,
+    erasure,
     groups,
     handoff,
     links,
@@ -227,6 +228,14 @@ async def update_member(request: Request) -> Response:
         app_state(request).db, request.path_params["member_id"], body.to_edit(), now=utcnow()
     )
     return model_response(_member_out(request, view))
+
+
+async def erase_member(request: Request) -> Response:
+    await scoped(request)
+    await erasure.erase_member(
+        app_state(request).db, request.path_params["member_id"], now=utcnow()
+    )
+    return Response(status_code=204)
 
 
 async def renew_member_links(request: Request) -> Response:
@@ -463,6 +472,7 @@ routes = [
     Route("/groups/{group_id:id}/members", list_members, methods=["GET"], name="list_members"),
     Route("/members/{member_id:id}", get_member, methods=["GET"], name="get_member"),
     Route("/members/{member_id:id}", update_member, methods=["PATCH"], name="update_member"),
+    Route("/members/{member_id:id}", erase_member, methods=["DELETE"], name="erase_member"),
     Route(
         "/members/{member_id:id}/feed-token",
         renew_member_links,

@@ -67,6 +67,12 @@ OPERATIONS: dict[str, Op] = {
         200,
         s.GroupOut,
     ),
+    "erase_member": Op(
+        "Erase a member: places ahead cancelled (the waitlist moves), sessions they facilitate"
+        " handed to the rotation, then their name, email and links gone for good",
+        None,
+        204,
+    ),
     "get_member": Op("Get a member (with feed and page links)", None, 200, s.MemberOut),
     "update_member": Op("Change a member's name or preferences", s.MemberPatch, 200, s.MemberOut),
     "renew_member_links": Op(

@@ -1,0 +1,77 @@
+"""A family's right to be forgotten: erasing a member.
+
+Their places in sessions still ahead are cancelled as if they had cancelled them (the waitlist
+is promoted and the people promoted are told), sessions they were to facilitate are handed to
+the rotation, and then the member's row goes, with everything that named them: bookings,
+unavailable days, room removals and the mail still owed to them. What remains (seat counts,
+sent-mail records) holds ids only, and nothing of them is left readable in the database file.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.engine import Connection
+
+from dropin.domain.session import Known
+from dropin.domain.states import BookingStatus, SessionStatus
+from dropin.services import handoff
+from dropin.services.common import member_row
+from dropin.store.db import Database
+from dropin.store.tables import bookings, members, outbox, sessions
+from dropin.store.uow import UnitOfWork
+
+log = logging.getLogger("dropin.erasure")
+
+
+async def erase_member(db: Database, member_id: str, *, now: datetime) -> None:
+    """Erase ``member_id``; NotFound if there is no such member (or it was erased already)."""
+    async with db.read() as conn:
+        await member_row(conn, member_id)
+        booked = (
+            await conn.execute(
+                select(bookings.c.id)
+                .join(sessions, sessions.c.id == bookings.c.session_id)
+                .where(
+                    bookings.c.member_id == member_id,
+                    bookings.c.status != BookingStatus.CANCELLED.value,
+                    sessions.c.ends_at > now,
+                )
+            )
+        ).all()
+        leading = (
+            await conn.execute(
+                select(sessions.c.id).where(
+                    or_(
+                        sessions.c.lead_member_id == member_id, sessions.c.co_member_id == member_id
+                    ),
+                    sessions.c.status == SessionStatus.SCHEDULED.value,
+                    sessions.c.starts_at > now,
+                )
+            )
+        ).all()
+    for (booking_id,) in booked:
+        await db.run_write(_give_up_place, booking_id, member_id, now)
+    for (session_id,) in leading:
+        await handoff.change_facilitators(db, session_id, now=now, leaving=member_id)
+    async with db.write() as conn:
+        await conn.execute(delete(outbox).where(outbox.c.member_id == member_id))
+        # Bookings, unavailable days and room removals go with the row (ON DELETE CASCADE).
+        await conn.execute(delete(members).where(members.c.id == member_id))
+    await db.forget_freed_pages()
+    log.info("member %s erased", member_id)
+
+
+def _give_up_place(conn: Connection, booking_id: str, member_id: str, now: datetime) -> None:
+    uow = UnitOfWork(conn)
+    session_id, _ = uow.booking(booking_id)
+    session = uow.session(session_id, known=Known.WAITLIST)
+    _, booking = uow.booking(booking_id)
+    if booking.status == BookingStatus.CANCELLED or session.is_over(now):
+        return
+    change = session.cancel_booking(booking, now)
+    # Others are told of their promotion; the member being erased is told nothing more.
+    uow.save(replace(change, owed=tuple(o for o in change.owed if o.member_id != member_id)), now)
