@@ -462,9 +462,20 @@ async def members_import(db: Database, settings: Settings, group_id: str, csv_fi
 async def members_erase(db: Database, settings: Settings, member_id: str) -> None:
     """Erase MEMBER_ID: places ahead cancelled (the waitlist moves), sessions they facilitate
     handed to the rotation, then their name, email and links gone for good."""
-    from dropin.services import erasure
+    from dropin.services import audit, erasure
+    from dropin.services import groups as svc
 
+    group_id = (await svc.get_member(db, member_id)).group_id
     await erasure.erase_member(db, member_id, now=_now())
+    await audit.record(
+        db,
+        account_id=None,
+        action="member.erase",
+        group_id=group_id,
+        target_type="member",
+        target_id=member_id,
+        now=_now(),
+    )
     click.echo(f"{member_id} erased")
 
 

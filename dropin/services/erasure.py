@@ -1,4 +1,4 @@
-"""A family's right to be forgotten: erasing a member.
+"""A family's right to be forgotten: erasing a member, or a whole group.
 
 Their places in sessions still ahead are cancelled as if they had cancelled them (the waitlist
 is promoted and the people promoted are told), sessions they were to facilitate are handed to
@@ -19,9 +19,9 @@ from sqlalchemy.engine import Connection
 from dropin.domain.session import Known
 from dropin.domain.states import BookingStatus, SessionStatus
 from dropin.services import handoff
-from dropin.services.common import member_row
+from dropin.services.common import group_row, member_row
 from dropin.store.db import Database
-from dropin.store.tables import bookings, members, outbox, sessions
+from dropin.store.tables import bookings, groups, members, outbox, sessions
 from dropin.store.uow import UnitOfWork
 
 log = logging.getLogger("dropin.erasure")
@@ -63,6 +63,25 @@ async def erase_member(db: Database, member_id: str, *, now: datetime) -> None:
         await conn.execute(delete(members).where(members.c.id == member_id))
     await db.forget_freed_pages()
     log.info("member %s erased", member_id)
+
+
+async def erase_group(db: Database, group_id: str) -> None:
+    """Delete a group and erase its members: its series, sessions, bookings, the mail owed for
+    them and every member's name, email and links. Nobody is mailed (there is nobody left to
+    write to). NotFound ``group_not_found`` if there is no such group."""
+    async with db.write() as conn:
+        await group_row(conn, group_id)
+        their_sessions = select(sessions.c.id).where(sessions.c.group_id == group_id)
+        their_members = select(members.c.id).where(members.c.group_id == group_id)
+        await conn.execute(
+            delete(outbox).where(
+                or_(outbox.c.session_id.in_(their_sessions), outbox.c.member_id.in_(their_members))
+            )
+        )
+        # Members, series, sessions, bookings, organizers... go with it (ON DELETE CASCADE).
+        await conn.execute(delete(groups).where(groups.c.id == group_id))
+    await db.forget_freed_pages()
+    log.info("group %s deleted", group_id)
 
 
 def _give_up_place(conn: Connection, booking_id: str, member_id: str, now: datetime) -> None:

@@ -255,3 +255,19 @@ room_removals = Table(
     Column("member_id", ID, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
     Column("removed_at", UTCDateTime(), nullable=False),
 )
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    # Who did it: an account, or None for the server's command line.
+    Column("account_id", ID, nullable=True),
+    # e.g. member.erase, session.update. Ids only: no names, emails or message text.
+    Column("action", String(40), nullable=False),
+    # Kept after the group is deleted (no foreign keys): the record of who deleted it.
+    Column("group_id", ID, nullable=True),
+    Column("target_type", String(16), nullable=True),
+    Column("target_id", String(32), nullable=True),
+    Index("ix_audit_log_group_at", "group_id", "at"),
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from dropin.errors import Invalid, NotFound
 from dropin.services import (
     access,
     accounts,
+    audit,
     bookings,
     erasure,
     groups,
@@ -78,7 +80,15 @@ def _group_json(
 
 
 # The resources a path can name, and the check that the caller reaches each.
-_REACH: dict[str, Callable[[Database, Actor, Any], Awaitable[None]]] = {
+@dataclass(frozen=True)
+class Scope:
+    """Who calls, and the group the resources named by the path belong to (if any)."""
+
+    actor: Actor
+    group_id: str | None
+
+
+_REACH: dict[str, Callable[[Database, Actor, Any], Awaitable[str]]] = {
     "group_id": access.group,
     "member_id": access.member,
     "series_id": access.series_,
@@ -88,16 +98,32 @@ _REACH: dict[str, Callable[[Database, Actor, Any], Awaitable[None]]] = {
 }
 
 
-async def scoped(request: Request) -> Actor:
-    """The caller's account, once it is known to reach every resource the path names.
+async def scoped(request: Request) -> Scope:
+    """The caller's account and group, once it is known to reach every resource the path names.
 
     Another organization's resource answers 404 with its usual code, as if it did not exist.
     """
     actor = await require_organizer(request)
     db = app_state(request).db
+    group_id = None
     for name, value in request.path_params.items():
-        await _REACH[name](db, actor, value)
-    return actor
+        group_id = await _REACH[name](db, actor, value)
+    return Scope(actor, group_id)
+
+
+async def _audit(
+    request: Request, scope: Scope, action: str, target_type: str, target_id: str
+) -> None:
+    """Record who did what to which resource of which group (ids only)."""
+    await audit.record(
+        app_state(request).db,
+        account_id=scope.actor.account_id,
+        action=action,
+        group_id=scope.group_id,
+        target_type=target_type,
+        target_id=target_id,
+        now=utcnow(),
+    )
 
 
 def _booking_out(view: BookingView) -> schemas.BookingOut:
@@ -154,6 +180,7 @@ async def create_group(request: Request) -> Response:
     view = await groups.create_group(
         db, now=utcnow(), organizer_account_id=actor.account_id, **body.model_dump()
     )
+    await _audit(request, Scope(actor, view.id), "group.create", "group", view.id)
     return model_response(await _group_out(request, view), 201)
 
 
@@ -167,11 +194,29 @@ async def list_groups(request: Request) -> Response:
 
 
 async def set_organizers(request: Request) -> Response:
-    await scoped(request)
+    scope = await scoped(request)
     body = await parse(request, schemas.OrganizersIn)
     db, group_id = app_state(request).db, request.path_params["group_id"]
     await accounts.set_organizers(db, group_id, body.emails)
+    await _audit(request, scope, "group.organizers", "group", group_id)
     return model_response(await _group_out(request, await groups.get_group(db, group_id)))
+
+
+async def delete_group(request: Request) -> Response:
+    scope = await scoped(request)
+    group_id = request.path_params["group_id"]
+    state = app_state(request)
+    await erasure.erase_group(state.db, group_id)
+    if state.rooms is not None:  # committed: its live rooms end
+        await state.rooms.refresh(utcnow())
+    await _audit(request, scope, "group.delete", "group", group_id)
+    return Response(status_code=204)
+
+
+async def get_audit(request: Request) -> Response:
+    await scoped(request)
+    entries = await audit.for_group(app_state(request).db, request.path_params["group_id"])
+    return _items(schemas.AuditEntryOut, entries)
 
 
 async def get_group(request: Request) -> Response:
@@ -181,18 +226,19 @@ async def get_group(request: Request) -> Response:
 
 
 async def update_group(request: Request) -> Response:
-    await scoped(request)
+    scope = await scoped(request)
     body = await parse(request, schemas.GroupPatch)
     changes = body.model_dump(exclude_unset=True)
     _no_nulls({k: v for k, v in changes.items() if k != "organizer_email"})
     view = await groups.update_group(
         app_state(request).db, request.path_params["group_id"], body.to_edit(), now=utcnow()
     )
+    await _audit(request, scope, "group.update", "group", request.path_params["group_id"])
     return model_response(await _group_out(request, view))
 
 
 async def add_member(request: Request) -> Response:
-    await scoped(request)
+    scope = await scoped(request)
     body = await parse(request, schemas.MemberIn)
     [view] = await groups.add_members(
         app_state(request).db,
@@ -200,6 +246,7 @@ async def add_member(request: Request) -> Response:
         [groups.NewMember(**body.model_dump())],
         now=utcnow(),
     )
+    await _audit(request, scope, "member.add", "member", view.id)
     return model_response(_member_out(request, view), 201)
 
 
@@ -218,36 +265,39 @@ async def get_member(request: Request) -> Response:
 
 
 async def update_member(request: Request) -> Response:
-    await scoped(request)
+    scope = await scoped(request)
     body = await parse(request, schemas.MemberPatch)
     changes = body.model_dump(exclude_unset=True)
-    for field in ("display_name", "weight", "led_before"):
+    for field in ("display_name", "email", "weight", "led_before"):
         if field in changes and changes[field] is None:
             raise Invalid(f"{field} cannot be null", code="invalid_fields")
     view = await groups.update_member(
         app_state(request).db, request.path_params["member_id"], body.to_edit(), now=utcnow()
     )
+    await _audit(request, scope, "member.update", "member", request.path_params["member_id"])
     return model_response(_member_out(request, view))
 
 
 async def erase_member(request: Request) -> Response:
-    await scoped(request)
+    scope = await scoped(request)
     await erasure.erase_member(
         app_state(request).db, request.path_params["member_id"], now=utcnow()
     )
+    await _audit(request, scope, "member.erase", "member", request.path_params["member_id"])
     return Response(status_code=204)
 
 
 async def renew_member_links(request: Request) -> Response:
-    await scoped(request)
+    scope = await scoped(request)
     view = await groups.renew_links(
         app_state(request).db, request.path_params["member_id"], now=utcnow()
     )
+    await _audit(request, scope, "member.links", "member", request.path_params["member_id"])
     return model_response(_member_out(request, view))
 
 
 async def create_series(request: Request) -> Response:
-    await scoped(request)
+    scope = await scoped(request)
     body = await parse(request, schemas.SeriesIn)
     state = app_state(request)
     view = await series.create_series(
@@ -257,6 +307,7 @@ async def create_series(request: Request) -> Response:
         now=utcnow(),
         horizon_days=state.settings.horizon_days,
     )
+    await _audit(request, scope, "series.create", "series", view.id)
     return model_response(schemas.SeriesOut.model_validate(view), 201)
 
 
@@ -273,7 +324,7 @@ async def list_series(request: Request) -> Response:
 
 
 async def update_series(request: Request) -> Response:
-    await scoped(request)
+    scope = await scoped(request)
     body = await parse(request, schemas.SeriesPatch)
     _no_nulls(body.model_dump(exclude_unset=True))
     state = app_state(request)
@@ -286,6 +337,7 @@ async def update_series(request: Request) -> Response:
     )
     if state.rooms is not None:  # committed: a live room follows its session
         await state.rooms.refresh(utcnow())
+    await _audit(request, scope, "series.update", "series", request.path_params["series_id"])
     return model_response(schemas.SeriesOut.model_validate(view))
 
 
@@ -308,7 +360,7 @@ async def get_session(request: Request) -> Response:
 
 
 async def update_session(request: Request) -> Response:
-    await scoped(request)
+    scope = await scoped(request)
     body = await parse(request, schemas.SessionPatch)
     _no_nulls(body.model_dump(exclude_unset=True))
     state = app_state(request)
@@ -316,11 +368,12 @@ async def update_session(request: Request) -> Response:
     view = await sessions.update_session(state.db, session_id, body.to_edit(), now=utcnow())
     if state.rooms is not None:  # committed: a live room follows its session
         await state.rooms.refresh(utcnow(), session_id)
+    await _audit(request, scope, "session.update", "session", session_id)
     return model_response(_session_out(view))
 
 
 async def set_facilitators(request: Request) -> Response:
-    await scoped(request)
+    scope = await scoped(request)
     body = await parse(request, schemas.FacilitatorsIn)
     view = await sessions.set_facilitators(
         app_state(request).db,
@@ -328,6 +381,9 @@ async def set_facilitators(request: Request) -> Response:
         lead_member_id=body.lead_member_id,
         co_member_id=body.co_member_id,
         now=utcnow(),
+    )
+    await _audit(
+        request, scope, "session.facilitators", "session", request.path_params["session_id"]
     )
     return model_response(_session_out(view))
 
@@ -339,11 +395,12 @@ async def list_bookings(request: Request) -> Response:
 
 
 async def create_booking(request: Request) -> Response:
-    await scoped(request)
+    scope = await scoped(request)
     body = await parse(request, schemas.BookingIn)
     view = await bookings.book_seat(
         app_state(request).db, request.path_params["session_id"], body.member_id, now=utcnow()
     )
+    await _audit(request, scope, "booking.create", "booking", view.id)
     return model_response(_booking_out(view), 201)
 
 
@@ -354,10 +411,11 @@ async def get_booking(request: Request) -> Response:
 
 
 async def cancel_booking(request: Request) -> Response:
-    await scoped(request)
+    scope = await scoped(request)
     view = await bookings.cancel_booking(
         app_state(request).db, request.path_params["booking_id"], now=utcnow()
     )
+    await _audit(request, scope, "booking.cancel", "booking", request.path_params["booking_id"])
     return model_response(_booking_out(view))
 
 
@@ -373,11 +431,12 @@ async def get_rota(request: Request) -> Response:
 
 
 async def run_rota(request: Request) -> Response:
-    await scoped(request)
+    scope = await scoped(request)
     state = app_state(request)
     group_id = request.path_params["group_id"]
     await groups.get_group(state.db, group_id)
     await rota.rotate_group(state.db, group_id, now=utcnow())
+    await _audit(request, scope, "rota.run", "group", group_id)
     return _items(schemas.RotaLineOut, await rota.rota(state.db, group_id, now=utcnow()))
 
 
@@ -390,7 +449,7 @@ async def get_unavailable(request: Request) -> Response:
 
 
 async def put_unavailable(request: Request) -> Response:
-    await scoped(request)
+    scope = await scoped(request)
     body = await parse(request, schemas.UnavailableIn)
     days = await rota.set_unavailable(
         app_state(request).db,
@@ -398,11 +457,12 @@ async def put_unavailable(request: Request) -> Response:
         body.days,
         today=utcnow().date(),
     )
+    await _audit(request, scope, "member.unavailable", "member", request.path_params["member_id"])
     return model_response(schemas.UnavailableOut(days=days))
 
 
 async def request_swap(request: Request) -> Response:
-    await scoped(request)
+    scope = await scoped(request)
     body = await parse(request, schemas.SwapRequestIn)
     await handoff.request_swap(
         app_state(request).db,
@@ -410,6 +470,9 @@ async def request_swap(request: Request) -> Response:
         body.from_member_id,
         body.to_member_id,
         now=utcnow(),
+    )
+    await _audit(
+        request, scope, "session.swap_request", "session", request.path_params["session_id"]
     )
     return Response(status_code=202)
 
@@ -426,24 +489,28 @@ async def list_outbox(request: Request) -> Response:
 
 
 async def retry_outbox(request: Request) -> Response:
-    await scoped(request)
+    scope = await scoped(request)
     row_id = request.path_params["row_id"]
     if not 0 < row_id < 2**31:
         raise NotFound("no failed message with that id", code="message_not_found")
     await outbox.retry_row(app_state(request).db, row_id)
+    await _audit(request, scope, "outbox.retry", "message", str(row_id))
     return Response(status_code=202)
 
 
 async def invite_group(request: Request) -> Response:
-    await scoped(request)
+    scope = await scoped(request)
     count = await outbox.invite_group(
         app_state(request).db, request.path_params["session_id"], now=utcnow()
+    )
+    await _audit(
+        request, scope, "session.invitations", "session", request.path_params["session_id"]
     )
     return model_response(schemas.InvitationsOut(invited=count), 202)
 
 
 async def create_join_link(request: Request) -> Response:
-    await scoped(request)
+    scope = await scoped(request)
     body = await parse(request, schemas.JoinLinkIn)
     state = app_state(request)
     link = await links.issue_join_link(
@@ -454,6 +521,7 @@ async def create_join_link(request: Request) -> Response:
         member_id=body.member_id,
         now=utcnow(),
     )
+    await _audit(request, scope, "session.join_link", "member", body.member_id)
     return model_response(schemas.JoinLinkOut.model_validate(link), 201)
 
 
@@ -462,6 +530,8 @@ routes = [
     Route("/groups", list_groups, methods=["GET"], name="list_groups"),
     Route("/groups/{group_id:id}", get_group, methods=["GET"], name="get_group"),
     Route("/groups/{group_id:id}", update_group, methods=["PATCH"], name="update_group"),
+    Route("/groups/{group_id:id}", delete_group, methods=["DELETE"], name="delete_group"),
+    Route("/groups/{group_id:id}/audit", get_audit, methods=["GET"], name="get_audit"),
     Route(
         "/groups/{group_id:id}/organizers",
         set_organizers,

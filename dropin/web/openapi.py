@@ -61,6 +61,13 @@ OPERATIONS: dict[str, Op] = {
     "list_groups": Op("List groups", None, 200, s.ItemList[s.GroupOut]),
     "get_group": Op("Get a group", None, 200, s.GroupOut),
     "update_group": Op("Rename a group or change its settings", s.GroupPatch, 200, s.GroupOut),
+    "delete_group": Op("Delete a group and erase its members (nobody is mailed)", None, 204),
+    "get_audit": Op(
+        "Who did what in this group, newest first (ids only)",
+        None,
+        200,
+        s.ItemList[s.AuditEntryOut],
+    ),
     "set_organizers": Op(
         "Replace the group's organizers (organizer or admin accounts, by email)",
         s.OrganizersIn,

@@ -51,6 +51,12 @@ class MemberIn(_In):
 
 class MemberPatch(_In):
     display_name: str | None = Field(None, min_length=1, max_length=40)
+    email: str | None = Field(
+        None,
+        min_length=3,
+        max_length=254,
+        description="A new address: the member's links change and the new ones are mailed to it",
+    )
     discreet: bool | None = Field(None, description="null: follow the group's setting")
     timezone: str | None = Field(None, max_length=64, description="null: the group's zone")
     weight: float | None = Field(
@@ -156,6 +162,15 @@ class JoinLinkIn(_In):
 
 
 # Responses --------------------------------------------------------------------------------
+
+
+class AuditEntryOut(_Out):
+    at: datetime
+    account_id: str | None = Field(description="null: the server's command line")
+    account_name: str | None
+    action: str = Field(examples=["member.erase", "session.update"])
+    target_type: str | None
+    target_id: str | None
 
 
 class OrganizerOut(_Out):

@@ -96,3 +96,36 @@ async def test_nothing_of_an_erased_member_stays_in_the_database_or_the_logs(
     assert NAME not in caplog.text and EMAIL not in caplog.text
     # The test can see such a leak: Bea, who stays, is still in the files.
     assert any(b"bea@example.org" in data for data in files.values())
+
+
+async def test_the_audit_log_says_who_did_what_with_ids_only(api: Api) -> None:
+    c = await _circle(api)
+    await api.request("DELETE", f"/api/v1/members/{c['ann']['id']}")
+    g = c["group"]["id"]
+    entries = (await api.ok("GET", f"/api/v1/groups/{g}/audit"))["items"]
+    actions = [(e["action"], e["target_type"], e["target_id"]) for e in entries]
+    assert actions[0] == ("member.erase", "member", c["ann"]["id"])
+    assert ("session.facilitators", "session", c["march"]["id"]) in actions
+    assert ("booking.create", "booking", actions[1][2]) == actions[1]
+    assert ("member.add", "member", c["bea"]["id"]) in actions
+    assert all(e["account_name"] == "Administrator" for e in entries)
+    text = str(entries)
+    assert NAME not in text and EMAIL not in text and "Bea" not in text
+
+
+async def test_deleting_a_group_erases_its_members(api: Api) -> None:
+    c = await _circle(api)
+    g = c["group"]["id"]
+    r = await api.request("DELETE", f"/api/v1/groups/{g}")
+    assert r.status_code == 204, r.text
+    for path, code in [
+        (f"/api/v1/groups/{g}", "group_not_found"),
+        (f"/api/v1/members/{c['bea']['id']}", "member_not_found"),
+        (f"/api/v1/sessions/{c['march']['id']}", "session_not_found"),
+    ]:
+        r = await api.request("GET", path)
+        assert (r.status_code, r.json()["error"]) == (404, code)
+    assert await _owed(api.db) == []
+    assert (await api.client.get(c["bea"]["page_url"])).status_code == 404
+    r = await api.request("DELETE", f"/api/v1/groups/{g}")
+    assert (r.status_code, r.json()["error"]) == (404, "group_not_found")

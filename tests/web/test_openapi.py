@@ -373,9 +373,9 @@ def test_checker_reports_a_wrong_model(spec: dict[str, Any], app: Starlette) -> 
 def test_checker_reports_docs_naming_a_route_that_is_not_served(
     spec: dict[str, Any], app: Starlette
 ) -> None:
-    docs = _docs() + "\n\n`DELETE /api/v1/groups/{group_id}` → 204.\n"
+    docs = _docs() + "\n\n`DELETE /api/v1/series/{series_id}` → 204.\n"
     problems = spec_problems(spec, app, docs)
-    assert problems == ["docs/api.md names DELETE /api/v1/groups/{group_id}, which is not served"]
+    assert problems == ["docs/api.md names DELETE /api/v1/series/{series_id}, which is not served"]
 
 
 @pytest.mark.asyncio
