@@ -234,6 +234,18 @@ def _reminder(soon: str) -> Callable[[_Said], _Draft]:
     return draft
 
 
+def _links_changed(s: _Said) -> _Draft:
+    return _Draft(
+        f"New links: {s.name}",
+        [
+            "Your email address has been updated, so your personal links have changed too.",
+            "The links in earlier emails no longer work; please use the ones below.",
+            f"Add all your drop-ins to your calendar: {s.links.feed_url}",
+            "If you added the old calendar link before, please replace it with this one.",
+        ],
+    )
+
+
 # What each kind says. Every MessageKind has exactly one entry (tests check it).
 WORDING: dict[MessageKind, Callable[[_Said], _Draft]] = {
     MessageKind.BOOKING_CONFIRMED: _booked,
@@ -250,6 +262,7 @@ WORDING: dict[MessageKind, Callable[[_Said], _Draft]] = {
     MessageKind.SESSION_INVITATION: _invitation,
     MessageKind.REMINDER_24H: _reminder("tomorrow"),
     MessageKind.REMINDER_1H: _reminder("in an hour"),
+    MessageKind.LINKS_CHANGED: _links_changed,
 }
 
 
@@ -300,10 +313,35 @@ def compose(
             rsvp=draft.partstat == "NEEDS-ACTION",
             now=now,
         )
+    return _written(from_name, hello, draft.subject, lines, links, calendar, draft.method)
+
+
+def compose_about_member(
+    kind: MessageKind, recipient: Recipient, links: MemberLinks, sender: Sender
+) -> Composed:
+    """A message about the member themselves, not a session (their links changed): no time,
+    no calendar. ``sender.name`` is the group's name, never shown in discreet mode."""
+    quiet = recipient.quiet
+    name = from_name = "Drop-in" if quiet else sender.name
+    draft = WORDING[kind](_Said(name, "", Seat("public"), links, ""))
+    lines = [*draft.lines, "Nothing is recorded. What is said in the group stays in the group."]
+    hello = f"Hello {recipient.display_name},"
+    return _written(from_name, hello, draft.subject, lines, links, None, None)
+
+
+def _written(
+    from_name: str,
+    hello: str,
+    subject: str,
+    lines: list[str],
+    links: MemberLinks,
+    calendar: bytes | None,
+    method: Method | None,
+) -> Composed:
     tail = [f"Your drop-ins: {links.page_url}"] if links.page_url else []
     text = "\n\n".join([hello, *lines, *tail]) + "\n"
     html_body = _html(hello, lines, links)
-    return Composed(from_name, draft.subject, text, html_body, calendar, draft.method)
+    return Composed(from_name, subject, text, html_body, calendar, method)
 
 
 def _with_links(seat: Seat, links: MemberLinks) -> Seat:

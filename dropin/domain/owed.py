@@ -21,6 +21,9 @@ REMINDERS: tuple[tuple[MessageKind, timedelta, timedelta], ...] = (
 ALWAYS_SENT = frozenset(
     {MessageKind.BOOKING_CANCELLED, MessageKind.SESSION_CANCELLED, MessageKind.FACILITATOR_RELEASED}
 )
+# Kinds about the member themselves, not a session (written without one): owed for as long as
+# the member exists, and composed from their row then (their current address and links).
+ABOUT_THE_MEMBER = frozenset({MessageKind.LINKS_CHANGED})
 _PARTICIPANTS: frozenset[Relation] = frozenset({"confirmed", "lead", "co"})
 # What each kind needs to still be true when its turn comes ("public": no place, no role).
 NEEDS: dict[MessageKind, frozenset[Relation]] = {
@@ -61,8 +64,9 @@ def why_not_owed(
     now: datetime,
     starts_at: datetime,
 ) -> str:
-    """Why a message is no longer owed ("" if it is). Cancellations are always sent."""
-    if kind in ALWAYS_SENT:
+    """Why a message is no longer owed ("" if it is). Cancellations are always sent, and so is
+    a message about the member themselves (whatever the session, or none)."""
+    if kind in ALWAYS_SENT or kind in ABOUT_THE_MEMBER:
         return ""
     if status == SessionStatus.CANCELLED:
         return "session cancelled since"

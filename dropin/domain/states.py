@@ -82,3 +82,5 @@ class MessageKind(StrEnum):
     SWAP_REQUEST = "swap_request"
     REMINDER_24H = "reminder_24h"
     REMINDER_1H = "reminder_1h"
+    # About the member, not a session: their email changed, so did their personal links.
+    LINKS_CHANGED = "links_changed"

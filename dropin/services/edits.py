@@ -39,6 +39,8 @@ class GroupEdit:
 @dataclass(frozen=True)
 class MemberEdit:
     display_name: str | Unset = UNSET
+    # A new address: new personal links too (the old ones stop working), mailed to it.
+    email: str | Unset = UNSET
     # None: follow the group's setting.
     discreet: bool | Unset | None = UNSET
     # None: the group's zone.

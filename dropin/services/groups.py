@@ -10,19 +10,21 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dropin.domain import validate
 from dropin.domain.recurrence import RecurrenceError, zone
-from dropin.domain.states import MemberRole
+from dropin.domain.states import MemberRole, MessageKind, OutboxStatus
 from dropin.errors import Conflict, Invalid
 from dropin.services.common import group_row, member_row, new_id
 from dropin.services.edits import GroupEdit, MemberEdit, changed
 from dropin.services.views import GroupView, MemberView
 from dropin.store.db import Database
-from dropin.store.tables import group_organizers, groups, members
+from dropin.store.tables import group_organizers, groups, members, outbox
+from dropin.store.uow import owe
 
 
 def group_view(row: Row[Any]) -> GroupView:
@@ -264,13 +266,21 @@ async def get_member(db: Database, member_id: str) -> MemberView:
 async def update_member(
     db: Database, member_id: str, edit: MemberEdit, *, now: datetime
 ) -> MemberView:
-    """Change a member's name, discreet preference, time zone (None: the group's) or, for a
-    facilitator, rotation settings (weight, max_per_quarter, led_before)."""
+    """Change a member's name, email, discreet preference, time zone (None: the group's) or,
+    for a facilitator, rotation settings (weight, max_per_quarter, led_before).
+
+    A new email is unique in the group (Conflict ``member_exists``) and gives the member new
+    personal links in the same transaction (the old ones answer 404 at once); a
+    ``links_changed`` message is owed to them, composed at send time for the new address.
+    """
     changes = changed(edit)
     values: dict[str, Any] = {}
+    email: str | None = None
     try:
         if "display_name" in changes:
             values["display_name"] = validate.display_name(changes["display_name"])
+        if "email" in changes:
+            email = validate.email(changes["email"])
     except ValueError as exc:
         raise Invalid(str(exc)) from None
     if "discreet" in changes:
@@ -288,12 +298,51 @@ async def update_member(
     if "led_before" in changes:
         values["led_before"] = changes["led_before"]
     async with db.write() as conn:
-        await member_row(conn, member_id)
+        row = await member_row(conn, member_id)
+        if email is not None and email != row.email.lower():
+            if await _taken_emails(conn, row.group_id, [email]):
+                raise Conflict("a member with this email already exists", code="member_exists")
+            values["email"] = email
+            values["link_nonce"] = secrets.token_hex(16)
         if values:
-            await conn.execute(
-                members.update().where(members.c.id == member_id).values(updated_at=now, **values)
-            )
+            try:
+                await conn.execute(
+                    members.update()
+                    .where(members.c.id == member_id)
+                    .values(updated_at=now, **values)
+                )
+            except IntegrityError as exc:
+                # Another request gave that address to a member of the group meanwhile.
+                if "email" not in values or not _email_key(exc):
+                    raise
+                raise Conflict(
+                    "a member with this email already exists", code="member_exists"
+                ) from None
+        if "email" in values:
+            await conn.run_sync(_owe_new_links, member_id, now)
         return member_view(await member_row(conn, member_id))
+
+
+def _email_key(exc: IntegrityError) -> bool:
+    """Whether ``exc`` is the (group, email) unique key firing."""
+    return "uq_members_group_email" in str(exc.orig) or "members.email" in str(exc.orig)
+
+
+def _owe_new_links(conn: Connection, member_id: str, now: datetime) -> None:
+    """Owe the member a ``links_changed`` message, unless one still waits its turn: composed
+    when it is sent, that one will carry the newest address and links (so two quick changes
+    send one message). It is made due at once (a new address deserves a fresh try)."""
+    waiting = conn.execute(
+        update(outbox)
+        .where(
+            outbox.c.member_id == member_id,
+            outbox.c.kind == MessageKind.LINKS_CHANGED.value,
+            outbox.c.status == OutboxStatus.PENDING.value,
+        )
+        .values(next_attempt_at=None)
+    )
+    if not waiting.rowcount:
+        owe(conn, MessageKind.LINKS_CHANGED, now, member_id=member_id)
 
 
 async def renew_links(db: Database, member_id: str, *, now: datetime) -> MemberView:

@@ -81,7 +81,9 @@ OPERATIONS: dict[str, Op] = {
         204,
     ),
     "get_member": Op("Get a member (with feed and page links)", None, 200, s.MemberOut),
-    "update_member": Op("Change a member's name or preferences", s.MemberPatch, 200, s.MemberOut),
+    "update_member": Op(
+        "Change a member's name, email or preferences", s.MemberPatch, 200, s.MemberOut, "409"
+    ),
     "renew_member_links": Op(
         "Issue new feed and page links (the old ones stop working)", None, 200, s.MemberOut
     ),

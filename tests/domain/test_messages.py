@@ -8,7 +8,15 @@ import pytest
 
 from dropin.domain.entries import Seat, SessionFacts
 from dropin.domain.imip import build_imip, build_notice, calendar_method
-from dropin.domain.messages import WORDING, MemberLinks, Recipient, Sender, compose, when
+from dropin.domain.messages import (
+    WORDING,
+    MemberLinks,
+    Recipient,
+    Sender,
+    compose,
+    compose_about_member,
+    when,
+)
 from dropin.domain.states import MessageKind
 
 NOW = datetime(2028, 3, 1, 9, 0, tzinfo=UTC)
@@ -131,6 +139,31 @@ def test_discreet_messages_name_no_group_or_topic() -> None:
         assert "14:30 (America/New_York)" in m.subject
         if m.calendar:
             assert b"CLASS:PRIVATE" in m.calendar
+
+
+def test_new_links_carry_the_new_links_and_no_session() -> None:
+    links = MemberLinks(page_url=LINKS.page_url, feed_url=LINKS.feed_url)
+    m = compose_about_member(MessageKind.LINKS_CHANGED, ANN, links, SENDER)
+    assert m.subject == "New links: Monthly NVR parents circle"
+    assert m.from_name == "Monthly NVR parents circle"
+    assert m.calendar is None and m.method is None
+    assert m.text.startswith("Hello Ann,\n")
+    assert LINKS.page_url in m.text and LINKS.feed_url in m.text
+    assert f'href="{LINKS.feed_url}"' in m.html and f'href="{LINKS.page_url}"' in m.html
+    assert "no longer work" in m.text
+    # No time, no join or one-click links: it is about the member, not a session.
+    for absent in ("JOIN", "ACCEPT", "DECLINE", "2028", "Evening"):
+        assert absent not in m.text + m.html, absent
+
+
+def test_new_links_in_a_discreet_group_name_no_group_or_topic() -> None:
+    quiet = Recipient("Ann", "ann@example.org", "Europe/London", quiet=True)
+    links = MemberLinks(page_url=LINKS.page_url, feed_url=LINKS.feed_url)
+    m = compose_about_member(MessageKind.LINKS_CHANGED, quiet, links, SENDER)
+    assert m.subject == "New links: Drop-in" and m.from_name == "Drop-in"
+    for word in ("NVR", "circle", "parents", "Monthly"):
+        assert word not in m.subject + m.text + m.html, word
+    assert LINKS.page_url in m.text and LINKS.feed_url in m.text
 
 
 def test_every_kind_has_its_wording() -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dropin.domain.entries import Relation
-from dropin.domain.owed import NEEDS, relation, why_not_owed
+from dropin.domain.owed import ABOUT_THE_MEMBER, ALWAYS_SENT, NEEDS, relation, why_not_owed
 from dropin.domain.states import BookingStatus, MessageKind, SessionStatus
 
 NOW = datetime(2028, 3, 1, 9, 0, tzinfo=UTC)
@@ -33,6 +33,9 @@ ON, OFF = SessionStatus.SCHEDULED, SessionStatus.CANCELLED
         (K.REMINDER_24H, ON, "confirmed", timedelta(hours=1), "no longer due"),
         (K.REMINDER_1H, ON, "co", timedelta(minutes=50), ""),
         (K.REMINDER_1H, ON, "waitlisted", timedelta(minutes=50), "no longer true"),
+        # About the member, not a session: owed whatever their place or the session.
+        (K.LINKS_CHANGED, ON, "public", timedelta(days=3), ""),
+        (K.LINKS_CHANGED, OFF, "cancelled", timedelta(days=-3), ""),
     ],
 )
 def test_why_not_owed(
@@ -51,4 +54,5 @@ def test_relation_prefers_the_facilitator_role() -> None:
 
 def test_every_kind_but_cancellations_and_alerts_says_what_it_needs() -> None:
     untabled = {K.BOOKING_CANCELLED, K.SESSION_CANCELLED, K.FACILITATOR_RELEASED}
-    assert set(NEEDS) == set(MessageKind) - untabled - {K.ORGANIZER_ALERT}
+    assert set(NEEDS) == set(MessageKind) - untabled - {K.ORGANIZER_ALERT} - ABOUT_THE_MEMBER
+    assert K.LINKS_CHANGED in ABOUT_THE_MEMBER and not ABOUT_THE_MEMBER & ALWAYS_SENT

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from dropin.domain.states import OutboxStatus
 from dropin.errors import Invalid, NotFound
 from dropin.store.db import Database
-from dropin.store.tables import outbox, sessions
+from dropin.store.tables import members, outbox, sessions
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,8 @@ async def list_rows(
 ) -> list[OutboxRow]:
     """Outbox rows in ``status``, newest first: ids and reasons, never addresses.
 
-    ``group_ids``: only the mail owed for these groups' sessions (None: all mail).
+    ``group_ids``: only the mail owed for these groups' sessions, and to their members about
+    themselves (new links: no session); None: all mail.
     """
     if status not in STATUSES:
         raise Invalid(f"status must be one of {', '.join(STATUSES)}", code="invalid_query")
@@ -95,7 +96,9 @@ def _in_groups(group_ids: list[str] | None) -> list[Any]:
     if group_ids is None:
         return []
     mine = select(sessions.c.id).where(sessions.c.group_id.in_(group_ids))
-    return [outbox.c.session_id.in_(mine)]
+    theirs = select(members.c.id).where(members.c.group_id.in_(group_ids))
+    about_a_member = and_(outbox.c.session_id.is_(None), outbox.c.member_id.in_(theirs))
+    return [or_(outbox.c.session_id.in_(mine), about_a_member)]
 
 
 async def retry_row(db: Database, row_id: int) -> None:

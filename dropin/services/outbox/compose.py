@@ -18,7 +18,14 @@ from sqlalchemy.engine import Row
 from dropin.domain import owed
 from dropin.domain.entries import ACTIVE, Relation, Seat, SessionFacts
 from dropin.domain.imip import RenderedMail, render_imip, render_notice, rendered
-from dropin.domain.messages import Composed, MemberLinks, Recipient, Sender, compose
+from dropin.domain.messages import (
+    Composed,
+    MemberLinks,
+    Recipient,
+    Sender,
+    compose,
+    compose_about_member,
+)
 from dropin.domain.states import BookingStatus, MessageKind, SessionStatus
 from dropin.services.feeds import LinkMaker, session_facts
 from dropin.services.handoff import handoff_url, swap_url
@@ -53,6 +60,8 @@ class MemberContext:
     timezone: str | None
     discreet: bool | None  # None: the group's setting
     link_nonce: str
+    group_name: str  # the member's own group (for a message about them, without a session)
+    group_discreet: bool
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,7 @@ class RowContext:
 
     row_id: int
     kind: MessageKind
-    session: SessionContext | None  # None: deleted since
+    session: SessionContext | None  # None: deleted since, or a message about the member only
     member: MemberContext | None  # None: deleted since, or an organizer alert
     booking: BookingContext | None  # None: the member never booked this session
     asker_id: str | None  # swap requests: the colleague asking
@@ -88,6 +97,10 @@ async def compose_row(
     """The message row ``row_id`` owes, composed from the current state."""
     ctx = await load_context(db, row_id)
     session, member = ctx.session, ctx.member
+    if ctx.kind in owed.ABOUT_THE_MEMBER:
+        if member is None:
+            return Outgoing(None, "member no longer exists")
+        return _about_member(ctx, member, links, mail_from, now)
     if session is None:
         return Outgoing(None, "session no longer exists")
     if ctx.kind == MessageKind.ORGANIZER_ALERT:
@@ -164,6 +177,24 @@ def _member_links(
     )
 
 
+def _about_member(
+    ctx: RowContext, member: MemberContext, links: LinkMaker, mail_from: str, now: datetime
+) -> Outgoing:
+    """A message about the member, not a session (new links): to their address as it is now."""
+    quiet = member.group_discreet if member.discreet is None else member.discreet
+    composed = compose_about_member(
+        ctx.kind,
+        Recipient(member.display_name, member.email, member.timezone or "UTC", quiet=quiet),
+        MemberLinks(
+            page_url=links.page(member.id, member.link_nonce),
+            feed_url=links.feed(member.id, member.link_nonce),
+        ),
+        Sender(parseaddr(mail_from)[1], member.group_name),
+    )
+    to = _address(member.display_name, member.email)
+    return Outgoing(_render(composed, to, mail_from, ctx.row_id, now))
+
+
 def _organizer_alert(
     ctx: RowContext, session: SessionContext, mail_from: str, now: datetime
 ) -> Outgoing:
@@ -223,6 +254,7 @@ def _address(name: str, email: str) -> Address:
 # Loading ---------------------------------------------------------------------------------------
 
 _asker = members.alias("asker")
+_member_group = groups.alias("member_group")
 _ahead = bookings.alias("ahead")
 
 
@@ -255,6 +287,8 @@ _CONTEXT_QUERY = (
         groups.c.discreet.label("group_discreet"),
         groups.c.organizer_email,
         *(c.label(f"m_{c.name}") for c in members.c),
+        _member_group.c.name.label("mg_name"),
+        _member_group.c.discreet.label("mg_discreet"),
         bookings.c.id.label("b_id"),
         bookings.c.status.label("b_status"),
         bookings.c.revision.label("b_revision"),
@@ -266,6 +300,7 @@ _CONTEXT_QUERY = (
         .outerjoin(series, series.c.id == sessions.c.series_id)
         .outerjoin(groups, groups.c.id == sessions.c.group_id)
         .outerjoin(members, members.c.id == outbox.c.member_id)
+        .outerjoin(_member_group, _member_group.c.id == members.c.group_id)
         .outerjoin(_asker, _asker.c.id == outbox.c.other_member_id)
         .outerjoin(
             bookings,
@@ -305,6 +340,8 @@ def _context(row: Row[tuple[object, ...]]) -> RowContext:
                 timezone=r["m_timezone"],
                 discreet=r["m_discreet"],
                 link_nonce=r["m_link_nonce"],
+                group_name=r["mg_name"],
+                group_discreet=bool(r["mg_discreet"]),
             )
         ),
         booking=(
