@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, select
+from sqlalchemy import ColumnElement, Select, exists, func, select
 
 from dropin.domain.states import AccountRole
 from dropin.errors import Forbidden, NotFound
@@ -104,12 +104,19 @@ async def outbox_row(db: Database, actor: Actor, row_id: int) -> str:
     error = NotFound("no failed message with that id", code="message_not_found")
     if not 0 < row_id < 2**31:  # the column is a 32-bit integer
         raise error
+    # A row is the group's through its session, or (mail about the member alone, such as new
+    # links) through its member.
+    group_of_row = func.coalesce(sessions.c.group_id, members.c.group_id)
     query = (
-        select(sessions.c.group_id)
-        .select_from(outbox.join(sessions, sessions.c.id == outbox.c.session_id))
+        select(group_of_row)
+        .select_from(
+            outbox.outerjoin(sessions, sessions.c.id == outbox.c.session_id).outerjoin(
+                members, members.c.id == outbox.c.member_id
+            )
+        )
         .where(outbox.c.id == row_id)
     )
-    return await _group_of(db, actor, query, sessions.c.group_id, error)
+    return await _group_of(db, actor, query, group_of_row, error)
 
 
 async def group_ids(db: Database, actor: Actor) -> list[str] | None:

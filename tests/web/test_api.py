@@ -473,9 +473,12 @@ async def test_a_purged_session_is_still_refused_cleanly(api: Api) -> None:
 
 
 async def test_an_impossible_pair_of_facilitators_is_refused_before_any_lookup(api: Api) -> None:
+    g = await api.group()
+    await api.series(g["id"], first_start="2028-01-01T19:30:00")
+    [session] = await api.sessions(g["id"], **{"from": "2028-03-01", "to": "2028-03-31"})
     r = await api.request(
         "PUT",
-        f"/api/v1/sessions/{'0' * 32}/facilitators",
+        f"/api/v1/sessions/{session['id']}/facilitators",
         json={"lead_member_id": None, "co_member_id": "1" * 32},
     )
     assert (r.status_code, r.json()["error"]) == (422, "co_without_lead")

@@ -101,3 +101,50 @@ async def test_the_message_is_listed_for_the_members_organizers(api: Api, db: Da
     assert (row.kind, row.member_id, row.session_id) == ("links_changed", ann["id"], None)
     assert await outbox_admin.list_rows(db, status="pending", group_ids=[other["id"]]) == []
     assert len(await outbox_admin.list_rows(db, status="pending")) == 1
+
+
+async def test_an_organizer_can_retry_failed_mail_about_a_member_alone(
+    api: Api, db: Database
+) -> None:
+    """Mail with no session (new links) belongs to the member's group: its organizers may
+    retry it, other organizers are told it does not exist."""
+    from datetime import UTC, datetime
+
+    from dropin.domain.states import AccountRole
+    from dropin.services import accounts, keys
+
+    now = datetime.now(UTC)
+    owner = await accounts.create_account(
+        db, "o@staff.example", "O", AccountRole.ORGANIZER, now=now
+    )
+    other = await accounts.create_account(
+        db, "x@staff.example", "X", AccountRole.ORGANIZER, now=now
+    )
+    mine = (await keys.create_key(db, "o", account_id=owner.id, now=now)).key
+    theirs = (await keys.create_key(db, "x", account_id=other.id, now=now)).key
+    as_owner = {"Authorization": f"Bearer {mine}"}
+    r = await api.client.post(
+        "/api/v1/groups", json={"name": "G", "timezone": "UTC"}, headers=as_owner
+    )
+    g = r.json()["id"]
+    r = await api.client.post(
+        f"/api/v1/groups/{g}/members",
+        json={"display_name": "Ann", "email": "ann@example.org"},
+        headers=as_owner,
+    )
+    ann = r.json()["id"]
+    r = await api.client.patch(
+        f"/api/v1/members/{ann}", json={"email": "ann.new@example.org"}, headers=as_owner
+    )
+    assert r.status_code == 200, r.text
+    async with db.write() as conn:
+        row_id = (
+            await conn.execute(select(outbox.c.id).where(outbox.c.member_id == ann))
+        ).scalar_one()
+        await conn.execute(outbox.update().where(outbox.c.id == row_id).values(status="failed"))
+    r = await api.client.post(
+        f"/api/v1/outbox/{row_id}/retry", headers={"Authorization": f"Bearer {theirs}"}
+    )
+    assert (r.status_code, r.json()["error"]) == (404, "message_not_found")
+    r = await api.client.post(f"/api/v1/outbox/{row_id}/retry", headers=as_owner)
+    assert r.status_code == 202, r.text
