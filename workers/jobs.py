@@ -15,7 +15,7 @@ from typing import Any
 
 from dropin.config import Settings
 from dropin.jobs import SWEEP_OUTBOX, sweep_job_id
-from dropin.services import handoff, rota
+from dropin.services import erasure, handoff, rota
 from dropin.services.feeds import LinkMaker
 from dropin.services.outbox import claims, producers, retention
 from dropin.services.outbox.compose import Outgoing, compose_row
@@ -175,11 +175,19 @@ async def run_handoffs(ctx: dict[str, Any]) -> int:
 
 
 async def purge_old_data(ctx: dict[str, Any]) -> int:
-    """Delete bookings and mail records of sessions past the retention period."""
+    """Delete bookings and mail records of sessions past the retention period, then erase
+    the members left with no booking and no activity for that long."""
     settings: Settings = ctx["settings"]
-    purged = await retention.purge(ctx["db"], now=_now(), retention_days=settings.retention_days)
-    log.info("purged %d bookings and %d mail records", purged.bookings, purged.messages)
-    return purged.bookings + purged.messages
+    days, now = settings.retention_days, _now()
+    purged = await retention.purge(ctx["db"], now=now, retention_days=days)
+    erased = await erasure.erase_inactive(ctx["db"], now=now, retention_days=days)
+    log.info(
+        "purged %d bookings and %d mail records; erased %d inactive members",
+        purged.bookings,
+        purged.messages,
+        erased,
+    )
+    return purged.bookings + purged.messages + erased
 
 
 async def extend_horizon(ctx: dict[str, Any]) -> int:

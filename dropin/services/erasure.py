@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.engine import Connection
 
 from dropin.domain.session import Known
 from dropin.domain.states import BookingStatus, SessionStatus
+from dropin.errors import NotFound
 from dropin.services import handoff
 from dropin.services.common import group_row, member_row
 from dropin.store.db import Database
@@ -82,6 +83,40 @@ async def erase_group(db: Database, group_id: str) -> None:
         await conn.execute(delete(groups).where(groups.c.id == group_id))
     await db.forget_freed_pages()
     log.info("group %s deleted", group_id)
+
+
+async def erase_inactive(db: Database, *, now: datetime, retention_days: int) -> int:
+    """Erase members with no booking and nothing to facilitate for ``retention_days``.
+
+    Runs after the purge of old bookings (:func:`dropin.services.outbox.retention.purge`): a
+    member whose last booking was purged, who joined and was last changed before the cutoff,
+    and who leads or co-facilitates no session since, is erased. Returns how many.
+    """
+    cutoff = now - timedelta(days=retention_days)
+    recent = select(sessions.c.id).where(sessions.c.ends_at >= cutoff)
+    async with db.read() as conn:
+        idle = (
+            await conn.execute(
+                select(members.c.id).where(
+                    members.c.created_at < cutoff,
+                    members.c.updated_at < cutoff,
+                    ~exists().where(bookings.c.member_id == members.c.id),
+                    ~exists().where(
+                        sessions.c.id.in_(recent),
+                        or_(
+                            sessions.c.lead_member_id == members.c.id,
+                            sessions.c.co_member_id == members.c.id,
+                        ),
+                    ),
+                )
+            )
+        ).all()
+    for (member_id,) in idle:
+        try:
+            await erase_member(db, member_id, now=now)
+        except NotFound:
+            continue  # erased meanwhile
+    return len(idle)
 
 
 def _give_up_place(conn: Connection, booking_id: str, member_id: str, now: datetime) -> None:

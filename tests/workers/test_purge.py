@@ -51,3 +51,43 @@ async def test_purge_after_the_retention_period(db: Database) -> None:
     assert await count(db, outbox_table) == 1
     assert await count(db, sessions_table) == 2  # the sessions themselves stay
     assert (await purge(db, now=now, retention_days=180)).bookings == 0
+
+
+async def test_members_idle_for_the_retention_period_are_erased(db: Database) -> None:
+    from dropin.services import erasure
+    from dropin.store.tables import members as members_table
+
+    then = datetime(2027, 1, 1, tzinfo=UTC)
+    g = await groups.create_group(db, name="G", timezone="UTC", now=then)
+    ann, bea, fay = await groups.add_members(
+        db,
+        g.id,
+        [
+            groups.NewMember("Ann", "ann@example.org"),
+            groups.NewMember("Bea", "bea@example.org"),
+            groups.NewMember("Fay", "fay@example.org", "facilitator"),
+        ],
+        now=then,
+    )
+    await series.create_series(
+        db,
+        g.id,
+        series.SeriesInput("S", "FREQ=MONTHLY;COUNT=12", datetime(2027, 1, 10, 19), 60, 5),
+        now=then,
+        horizon_days=400,
+    )
+    found = await sessions.list_sessions(
+        db, g.id, start=then, end=then + timedelta(days=400), now=then
+    )
+    first, last = found[0], found[-1]
+    await bookings.book_seat(db, first.id, ann.id, now=then)  # long ago
+    await bookings.book_seat(db, last.id, bea.id, now=then)  # recent
+    await sessions.set_facilitators(db, last.id, lead_member_id=fay.id, co_member_id=None, now=then)
+    now = first.ends_at + timedelta(days=181)
+    await purge(db, now=now, retention_days=180)  # Ann's old booking goes first
+    assert await erasure.erase_inactive(db, now=now, retention_days=180) == 1
+    async with db.read() as conn:
+        left = set((await conn.execute(select(members_table.c.id))).scalars())
+    # Ann had nothing left; Bea has a recent booking; Fay leads a recent session.
+    assert left == {bea.id, fay.id}
+    assert await erasure.erase_inactive(db, now=now, retention_days=180) == 0
