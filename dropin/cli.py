@@ -168,7 +168,7 @@ def _print_banner(settings: Settings, redis_url: str, info: Any) -> None:
     click.echo(f"  Redis:          {redis_url}")
     click.echo(f"  Mail outbox:    {settings.outbox_dir.resolve()}/")
     if info is not None:
-        click.echo(f"  Admin key:      {info.organizer_key}")
+        click.echo(f"  Admin key:      {info.admin_key}")
         click.echo(f"  Demo group:     {info.group_id}")
         click.echo(f"  Demo session:   {info.session_id} (starts {info.starts_local})")
         click.echo("  Join links (personal; open each in its own browser window):")
@@ -176,7 +176,7 @@ def _print_banner(settings: Settings, redis_url: str, info: Any) -> None:
             click.echo(f"    {name} ({role}): {url}")
         click.echo("  Try:")
         click.echo(
-            f"    curl -H 'Authorization: Bearer {info.organizer_key}' "
+            f"    curl -H 'Authorization: Bearer {info.admin_key}' "
             f"{settings.public_url}/api/v1/groups/{info.group_id}/sessions"
         )
     click.echo(line)

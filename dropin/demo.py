@@ -25,15 +25,15 @@ DEMO_PEOPLE = (
 
 @dataclass(frozen=True)
 class DemoInfo:
-    organizer_key: str
+    admin_key: str
     group_id: str
     session_id: str
     starts_local: str
     links: list[tuple[str, str, str]]
 
 
-async def _organizer_key(db: Database, settings: Settings, now: datetime) -> str:
-    """The dev organizer key, kept in the data folder so it survives restarts."""
+async def _admin_key(db: Database, settings: Settings, now: datetime) -> str:
+    """The dev admin key, kept in the data folder so it survives restarts."""
     path = settings.data_dir / "organizer_key"
     if path.exists():
         key = path.read_text().strip()
@@ -54,7 +54,7 @@ def _write_private(path: Path, text: str) -> None:
 
 async def ensure_demo(db: Database, settings: Settings, *, now: datetime) -> DemoInfo:
     """Create (or reuse) the demo group and add a one-off session starting now."""
-    key = await _organizer_key(db, settings, now)
+    key = await _admin_key(db, settings, now)
     async with db.read() as conn:
         row = (
             await conn.execute(select(groups_table.c.id).where(groups_table.c.name == DEMO_GROUP))
@@ -114,7 +114,7 @@ async def ensure_demo(db: Database, settings: Settings, *, now: datetime) -> Dem
         )
         found.append((person.display_name, link.role, link.url))
     return DemoInfo(
-        organizer_key=key,
+        admin_key=key,
         group_id=group_id,
         session_id=session.id,
         starts_local=f"{session.local_start:%H:%M} {session.timezone}",
