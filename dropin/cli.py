@@ -392,7 +392,7 @@ async def groups_create(
 
     organizer = None
     if organizer_email is not None:
-        organizer = (await accounts.account_by_email(db, organizer_email)).id
+        organizer = (await accounts.organizer_account(db, organizer_email)).id
     view = await svc.create_group(
         db,
         name=name,

@@ -218,3 +218,21 @@ def test_members_erase(cli: CliRunner) -> None:
     assert "ann@example.org" not in run(cli, "members", "list", group)
     result = cli.invoke(main, ["members", "erase", member])
     assert result.exit_code == 1 and "member_not_found" in result.output
+
+
+def test_only_an_organizer_account_can_organize_a_group(cli: CliRunner) -> None:
+    run(cli, "accounts", "create", "fay@staff.example", "--name", "Fay", "--role", "facilitator")
+    result = cli.invoke(
+        main,
+        [
+            "groups",
+            "create",
+            "--name",
+            "G",
+            "--timezone",
+            "UTC",
+            "--organizer",
+            "fay@staff.example",
+        ],
+    )
+    assert result.exit_code == 1 and "not_an_organizer" in result.output

@@ -181,6 +181,7 @@ async def purge_old_data(ctx: dict[str, Any]) -> int:
     days, now = settings.retention_days, _now()
     purged = await retention.purge(ctx["db"], now=now, retention_days=days)
     erased = await erasure.erase_inactive(ctx["db"], now=now, retention_days=days)
+    await ctx["db"].forget_freed_pages()  # also finishes any erasure a reader held up
     log.info(
         "purged %d bookings and %d mail records; erased %d inactive members",
         purged.bookings,

@@ -99,6 +99,14 @@ async def account_by_email(db: Database, email: str) -> AccountView:
     return found
 
 
+async def organizer_account(db: Database, email: str) -> AccountView:
+    """The active organizer or admin account of ``email``, or Invalid ``not_an_organizer``."""
+    found = await account_by_email(db, email)
+    if found.disabled or found.role not in (AccountRole.ORGANIZER, AccountRole.ADMIN):
+        raise Invalid("not an active organizer or admin account", code="not_an_organizer")
+    return found
+
+
 async def default_admin(db: Database, *, now: datetime) -> AccountView:
     """The server's default admin account, made on first use."""
     try:
@@ -202,8 +210,10 @@ async def set_organizers(db: Database, group_id: str, emails: Sequence[str]) -> 
         }
         refused = [e for e in wanted if e not in usable]
         if refused:
+            # Which emails were refused is not said: organizers should not learn, one probe
+            # at a time, which staff accounts exist.
             raise Invalid(
-                {"message": "not an active organizer or admin account", "emails": refused},
+                "every email must be an active organizer or admin account",
                 code="not_an_organizer",
             )
         await conn.execute(delete(group_organizers).where(group_organizers.c.group_id == group_id))

@@ -13,12 +13,12 @@ import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, or_, select
+from sqlalchemy import Select, delete, exists, or_, select
 from sqlalchemy.engine import Connection
 
 from dropin.domain.session import Known
 from dropin.domain.states import BookingStatus, SessionStatus
-from dropin.errors import NotFound
+from dropin.errors import Conflict, NotFound
 from dropin.services import handoff
 from dropin.services.common import group_row, member_row
 from dropin.store.db import Database
@@ -28,42 +28,76 @@ from dropin.store.uow import UnitOfWork
 log = logging.getLogger("dropin.erasure")
 
 
+# How many times to go round if a booking or an assignment lands while a member is erased.
+ATTEMPTS = 5
+
+
 async def erase_member(db: Database, member_id: str, *, now: datetime) -> None:
     """Erase ``member_id``; NotFound if there is no such member (or it was erased already)."""
-    async with db.read() as conn:
-        await member_row(conn, member_id)
-        booked = (
-            await conn.execute(
-                select(bookings.c.id)
-                .join(sessions, sessions.c.id == bookings.c.session_id)
-                .where(
-                    bookings.c.member_id == member_id,
-                    bookings.c.status != BookingStatus.CANCELLED.value,
-                    sessions.c.ends_at > now,
-                )
+    for _ in range(ATTEMPTS):
+        booked, leading = await _ties(db, member_id, now)
+        for booking_id in booked:
+            await db.run_write(_give_up_place, booking_id, member_id, now)
+        for session_id in leading:
+            await handoff.change_facilitators(
+                db, session_id, now=now, leaving=member_id, tell_leaving=False
             )
-        ).all()
-        leading = (
-            await conn.execute(
-                select(sessions.c.id).where(
-                    or_(
-                        sessions.c.lead_member_id == member_id, sessions.c.co_member_id == member_id
-                    ),
-                    sessions.c.status == SessionStatus.SCHEDULED.value,
-                    sessions.c.starts_at > now,
-                )
-            )
-        ).all()
-    for (booking_id,) in booked:
-        await db.run_write(_give_up_place, booking_id, member_id, now)
-    for (session_id,) in leading:
-        await handoff.change_facilitators(db, session_id, now=now, leaving=member_id)
-    async with db.write() as conn:
-        await conn.execute(delete(outbox).where(outbox.c.member_id == member_id))
-        # Bookings, unavailable days and room removals go with the row (ON DELETE CASCADE).
-        await conn.execute(delete(members).where(members.c.id == member_id))
+        if await db.run_write(_delete_if_untied, member_id, now):
+            break
+    else:
+        raise Conflict("the member keeps being booked meanwhile; try again", code="member_busy")
     await db.forget_freed_pages()
     log.info("member %s erased", member_id)
+
+
+async def _ties(db: Database, member_id: str, now: datetime) -> tuple[list[str], list[str]]:
+    """The member's active bookings in sessions not over, and the sessions ahead they lead."""
+    async with db.read() as conn:
+        await member_row(conn, member_id)
+        booked = await conn.execute(_active_bookings(member_id, now))
+        leading = await conn.execute(_facilitating(member_id, now))
+        return [r.id for r in booked], [r.id for r in leading]
+
+
+def _active_bookings(member_id: str, now: datetime) -> Select[tuple[str]]:
+    return (
+        select(bookings.c.id)
+        .join(sessions, sessions.c.id == bookings.c.session_id)
+        .where(
+            bookings.c.member_id == member_id,
+            bookings.c.status != BookingStatus.CANCELLED.value,
+            sessions.c.ends_at > now,
+        )
+    )
+
+
+def _facilitating(member_id: str, now: datetime) -> Select[tuple[str]]:
+    return select(sessions.c.id).where(
+        or_(sessions.c.lead_member_id == member_id, sessions.c.co_member_id == member_id),
+        sessions.c.status == SessionStatus.SCHEDULED.value,
+        sessions.c.starts_at > now,
+    )
+
+
+def _delete_if_untied(conn: Connection, member_id: str, now: datetime) -> bool:
+    """Delete the member unless a booking or an assignment landed meanwhile (then False).
+
+    The member's row is locked first (PostgreSQL): a booking holds it shared while it decides
+    (:meth:`dropin.store.uow.UnitOfWork.member_and_booking`), so none is half-way through.
+    """
+    found = conn.execute(
+        select(members.c.id).where(members.c.id == member_id).with_for_update()
+    ).first()
+    if found is None:
+        return True  # erased meanwhile
+    if conn.execute(_active_bookings(member_id, now).limit(1)).first() is not None:
+        return False
+    if conn.execute(_facilitating(member_id, now).limit(1)).first() is not None:
+        return False
+    conn.execute(delete(outbox).where(outbox.c.member_id == member_id))
+    # Bookings, unavailable days and room removals go with the row (ON DELETE CASCADE).
+    conn.execute(delete(members).where(members.c.id == member_id))
+    return True
 
 
 async def erase_group(db: Database, group_id: str) -> None:

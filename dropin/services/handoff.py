@@ -10,7 +10,7 @@ say they can't make it, ``/s/<token>`` to accept a swap.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -146,12 +146,14 @@ async def change_facilitators(
     now: datetime,
     leaving: str | None,
     promote: bool = False,
+    tell_leaving: bool = True,
 ) -> Assignment:
     """Take ``leaving`` out of a session and let the rotation fill the gap, in one transaction.
 
     ``promote``: the 72 h hand-over (the co leads, a new co is found); otherwise "can't make
     it" (the other facilitator stays where the rules allow). The people who leave are sent a
-    cancellation, the people who join an invitation; a session left without a lead inside
+    cancellation (unless ``tell_leaving`` is False: a member being erased), the people who join
+    an invitation; a session left without a lead inside
     the alert window alerts the organizer at once.
     """
     async with db.write() as conn:
@@ -195,7 +197,8 @@ async def change_facilitators(
             )
         handed_over_at = now if promote else row.handed_over_at
         alert_due = row.starts_at - now <= STEPS.alert_at
-        await conn.run_sync(_reassign, session_id, plan, handed_over_at, alert_due, now)
+        silent = None if tell_leaving else leaving
+        await conn.run_sync(_reassign, session_id, plan, handed_over_at, alert_due, silent, now)
         return plan
 
 
@@ -213,6 +216,7 @@ def _reassign(
     plan: Assignment,
     handed_over_at: datetime | None,
     alert_due: bool,
+    silent: str | None,
     now: datetime,
 ) -> None:
     uow = UnitOfWork(conn)
@@ -221,6 +225,8 @@ def _reassign(
     change = session.reassign(plan.lead, plan.co, note=plan.reason, handed_over_at=handed_over_at)
     if plan.lead is None and alert_due:
         change = change.then(change.after.alert_organizer(now))
+    if silent is not None:  # being erased: told nothing more
+        change = replace(change, owed=tuple(o for o in change.owed if o.member_id != silent))
     uow.save(change, now)
 
 

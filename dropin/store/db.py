@@ -138,14 +138,26 @@ class Database:
         self._report(written)
         return result
 
-    async def forget_freed_pages(self) -> None:
+    async def forget_freed_pages(self) -> bool:
         """SQLite: fold the write-ahead log into the database file and empty it, so deleted
-        rows survive in neither (with ``secure_delete`` on). Nothing to do on PostgreSQL,
-        whose vacuum reclaims dead rows."""
+        rows survive in neither (with ``secure_delete`` on). False if a reader kept it from
+        finishing (the daily purge tries again). PostgreSQL: True; its vacuum reclaims dead
+        rows (and its own WAL and backups are the operator's to keep or expire)."""
         if not self.is_sqlite:
-            return
+            return True
         async with self.engine.connect() as conn:
-            await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            # Wait a little for readers, not the 30 s a writer would.
+            await conn.exec_driver_sql("PRAGMA busy_timeout=1000")
+            try:
+                row = (await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).first()
+            finally:
+                await conn.exec_driver_sql("PRAGMA busy_timeout=30000")
+        done = row is not None and row[0] == 0
+        if not done:
+            logging.getLogger("dropin.store").warning(
+                "write-ahead log not emptied (a reader held it); the daily purge retries"
+            )
+        return done
 
     def _report(self, outbox_rows: int) -> None:
         if outbox_rows and self.on_outbox_rows is not None:

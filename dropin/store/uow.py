@@ -120,6 +120,8 @@ _MEMBER_AND_BOOKING = (
         & (bookings.c.session_id == bindparam("b_session_id")),
     )
     .where(members.c.id == bindparam("b_member_id"))
+    # Held shared while the booking decides: erasing the member waits for it (PostgreSQL).
+    .with_for_update(read=True, of=members)
 )
 _UPDATE_SESSION = sessions.update().where(sessions.c.id == bindparam("b_session_id"))
 _UPDATE_BOOKING = bookings.update().where(

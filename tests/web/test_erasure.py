@@ -129,3 +129,39 @@ async def test_deleting_a_group_erases_its_members(api: Api) -> None:
     assert (await api.client.get(c["bea"]["page_url"])).status_code == 404
     r = await api.request("DELETE", f"/api/v1/groups/{g}")
     assert (r.status_code, r.json()["error"]) == (404, "group_not_found")
+
+
+async def test_a_facilitator_being_erased_is_not_told_they_were_released(api: Api) -> None:
+    from datetime import UTC, datetime
+
+    from dropin.services import handoff
+
+    c = await _circle(api)
+    await handoff.change_facilitators(
+        api.db, c["march"]["id"], now=datetime.now(UTC), leaving=c["fran"]["id"], tell_leaving=False
+    )
+    owed = await _owed(api.db)
+    assert ("facilitator_assigned", c["lee"]["id"]) in owed
+    assert ("facilitator_released", c["fran"]["id"]) not in owed
+
+
+async def test_a_reader_holding_the_log_does_not_stall_an_erasure(sqlite_url: str) -> None:
+    import time
+
+    from sqlalchemy import text
+
+    db = Database(sqlite_url)
+    try:
+        async with db.write() as conn:
+            await conn.execute(text("CREATE TABLE t (x)"))
+            await conn.execute(text("INSERT INTO t VALUES (1)"))
+        async with db.read() as reader:
+            await reader.execute(text("SELECT * FROM t"))  # holds a snapshot
+            async with db.write() as conn:
+                await conn.execute(text("INSERT INTO t VALUES (2)"))
+            started = time.monotonic()
+            assert await db.forget_freed_pages() is False
+            assert time.monotonic() - started < 10
+        assert await db.forget_freed_pages() is True
+    finally:
+        await db.dispose()
