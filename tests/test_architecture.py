@@ -3,7 +3,9 @@
 - ``signaling/`` imports nothing from ``dropin`` or ``workers`` (it declares what it needs in
   ``signaling/ports.py``; ``dropin`` implements it);
 - ``dropin/`` does not import ``workers``, except the composition roots ``dropin/cli.py`` and
-  ``dropin/web/app.py``;
+  ``dropin/web/app.py``; nor ``signaling``, except those and the adapter that implements
+  signaling's port (``dropin/services/room_access.py``), the join page's routes
+  (``dropin/web/pages.py``) and the app's state that holds the hub (``dropin/web/state.py``);
 - ``dropin/domain/`` is pure: no SQLAlchemy, no storage, services or web layer.
 
 Every import counts, including those inside functions and under ``TYPE_CHECKING``.
@@ -19,6 +21,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 COMPOSITION_ROOTS = {"dropin/cli.py", "dropin/web/app.py"}
+# Where dropin meets signaling: the adapter that implements signaling's port
+# (signaling/ports.py), the pages that serve the join page and exchange its links, and the
+# app's lifespan state that holds the room hub.
+SIGNALING_ADAPTERS = {
+    "dropin/services/room_access.py",
+    "dropin/web/pages.py",
+    "dropin/web/state.py",
+}
 DOMAIN_FORBIDDEN = ("sqlalchemy", "dropin.store", "dropin.services", "dropin.web")
 
 
@@ -53,7 +63,7 @@ def forbidden(path: str, module: str) -> bool:
     if path.startswith("dropin/domain/") and under(*DOMAIN_FORBIDDEN):
         return True
     if path.startswith("dropin/") and path not in COMPOSITION_ROOTS:
-        return under("workers")
+        return under("workers") or (path not in SIGNALING_ADAPTERS and under("signaling"))
     return False
 
 
@@ -93,6 +103,8 @@ def test_packages_depend_one_way() -> None:
         ("dropin/domain/session.py", "dropin.store.db", True),
         ("dropin/domain/session.py", "dropin.domain.states", False),
         ("dropin/services/rooms.py", "sqlalchemy", False),
+        ("dropin/services/rooms.py", "signaling.ports", True),
+        ("dropin/services/room_access.py", "signaling.ports", False),
         ("workers/jobs.py", "dropin.services", False),
     ],
 )

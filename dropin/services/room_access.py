@@ -11,12 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
+
 from dropin.config import Settings
+from dropin.domain.states import SessionStatus
 from dropin.errors import DropinError, NotFound
 from dropin.services import links, rooms
 from dropin.services.rooms import CLOSES_AFTER, OPENS_BEFORE
 from dropin.services.sessions import get_session
 from dropin.store.db import Database
+from dropin.store.tables import sessions
 from signaling.access import TOKEN_SECONDS, issue_token
 from signaling.ice import IceConfig
 from signaling.ports import Place, RoomFacts, RoomSettings
@@ -36,10 +40,22 @@ class DatabaseRoomAccess:
         self._db = db
 
     async def room_facts(self, session_id: str) -> RoomFacts | None:
-        try:
-            return await rooms.room_facts(self._db, session_id)
-        except NotFound:
+        """The session's room window, status and room capacity (its places plus its
+        facilitators), or None if there is no such session."""
+        async with self._db.read() as conn:
+            session = (
+                await conn.execute(select(sessions).where(sessions.c.id == session_id))
+            ).first()
+        if session is None:
             return None
+        facilitators = sum(1 for m in (session.lead_member_id, session.co_member_id) if m)
+        return RoomFacts(
+            session_id=session_id,
+            opens_at=session.starts_at - OPENS_BEFORE,
+            closes_at=session.ends_at + CLOSES_AFTER,
+            cancelled=session.status == SessionStatus.CANCELLED,
+            capacity=session.capacity + facilitators,
+        )
 
     async def place(self, session_id: str, member_id: str) -> Place | None:
         try:

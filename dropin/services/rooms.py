@@ -13,30 +13,13 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dropin.services.common import session_row
 from dropin.store.db import Database
 from dropin.store.tables import room_removals
-from signaling.ports import RoomFacts
 
 # The room opens this long before the session starts, and stays open this long after it ends
 # (drop-ins overrun; people who drop out then can still come back).
 OPENS_BEFORE = timedelta(minutes=15)
 CLOSES_AFTER = timedelta(minutes=10)
-
-
-async def room_facts(db: Database, session_id: str) -> RoomFacts:
-    """The session's room window, status and room capacity (NotFound if there is no such
-    session), as the rooms ask for it (:class:`signaling.ports.RoomAccess`)."""
-    async with db.read() as conn:
-        session = await session_row(conn, session_id)
-    facilitators = sum(1 for m in (session.lead_member_id, session.co_member_id) if m)
-    return RoomFacts(
-        session_id=session_id,
-        opens_at=session.starts_at - OPENS_BEFORE,
-        closes_at=session.ends_at + CLOSES_AFTER,
-        cancelled=session.status == "cancelled",
-        capacity=session.capacity + facilitators,
-    )
 
 
 def _removal(session_id: str, member_id: str) -> Select[Any]:
