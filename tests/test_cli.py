@@ -86,10 +86,15 @@ def test_create_key_prints_it_once(cli: CliRunner) -> None:
     assert "ops" in listed and key not in listed
 
 
-def test_missing_secret_names_the_variable(sqlite_url: str) -> None:
-    result = CliRunner(env={"DROPIN_DATABASE_URL": sqlite_url, "DROPIN_SECRET_KEY": ""}).invoke(
-        main, ["groups", "list"]
-    )
+def test_missing_secret_names_the_variable(sqlite_url: str, tmp_path: Path) -> None:
+    # An empty data folder: the checkout's own .dropin/ (left by `make dev`) holds a dev secret
+    # that organizer commands would rightly reuse.
+    env = {
+        "DROPIN_DATABASE_URL": sqlite_url,
+        "DROPIN_SECRET_KEY": "",
+        "DROPIN_DATA_DIR": str(tmp_path / "data"),
+    }
+    result = CliRunner(env=env).invoke(main, ["groups", "list"])
     assert result.exit_code == 2 and "DROPIN_SECRET_KEY" in result.output
 
 
